@@ -1,0 +1,5 @@
+"""python -m actbench"""
+
+from .cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The `actbench` command: one Typer app, one thin module per command group.
+
+Library code raises ActbenchError for user mistakes; `ActbenchGroup` turns it into one line on
+stderr and exit code 2 (``--debug`` or ACTBENCH_DEBUG=1 shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from typer.core import TyperGroup
+
+from .. import __version__
+from ..errors import ActbenchError
+
+EXIT_USAGE = 2
+
+
+class ActbenchGroup(TyperGroup):
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except ActbenchError as error:
+            if (ctx.obj or {}).get("debug") or os.environ.get("ACTBENCH_DEBUG"):
+                raise
+            message = " ".join(str(error).split())
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+
+app = typer.Typer(
+    cls=ActbenchGroup,
+    help="What an activation function costs and what it buys.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"actbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """What an activation function costs and what it buys.
+
+    Examples: `actbench list`, `actbench show mish`, `actbench plot mish silu relu -o acts.png`.
+    """
+    ctx.obj = {"debug": debug}
+
+
+from . import zoo  # noqa: E402,F401  (registers the commands)
+
+
+def main() -> None:
+    app(prog_name="actbench")

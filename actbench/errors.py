@@ -1,0 +1,31 @@
+"""The one exception family for user mistakes; the CLI edge turns it into exit code 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ActbenchError(Exception):
+    """A problem with what the user asked for (not a bug): reported in one line, exit code 2."""
+
+
+class UnknownNameError(ActbenchError):
+    """A name that is not in a registry; the message lists the closest known names."""
+
+    def __init__(self, what: str, name: str, known: Iterable[str]):
+        self.what = what
+        self.name = name
+        self.known = sorted(known)
+        close = difflib.get_close_matches(name.lower(), self.known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(self.known)}"
+        super().__init__(f"unknown {what} '{name}'{hint}")
+
+
+class ExpressionError(ActbenchError):
+    """An activation expression that the safe parser refuses."""
+
+
+def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known names closest to `name`, best first (for hints in error messages)."""
+    return difflib.get_close_matches(name.lower(), sorted(known), n=n, cutoff=0.5)

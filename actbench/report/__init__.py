@@ -1,0 +1,1 @@
+"""Presentation: tables, plots and (later) report files. Nothing here measures or computes statistics."""

@@ -1,0 +1,75 @@
+"""Rich and Markdown tables for the zoo (`actbench list`) and one activation's properties (`show`)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from ..zoo.properties import Extremum, Properties
+from ..zoo.registry import ActivationSpec
+
+ZOO_COLUMNS = ("name", "family", "formula", "trainable", "implementations", "source")
+
+
+def _zoo_row(spec: ActivationSpec) -> tuple[str, ...]:
+    trainable = ", ".join(p.name for p in spec.trainable) or "-"
+    impls = ", ".join(f"{i}*" if i == spec.default_impl else i for i in spec.implementations)
+    return spec.name, spec.family, spec.formula, trainable, impls, spec.source
+
+
+def zoo_table(specs: list[ActivationSpec]) -> Table:
+    table = Table(title="actbench activations (* = default implementation)", title_justify="left")
+    for column in ZOO_COLUMNS:
+        table.add_column(column, overflow="fold", no_wrap=column == "name")
+    for spec in specs:
+        table.add_row(*_zoo_row(spec))
+    return table
+
+
+def zoo_markdown(specs: list[ActivationSpec]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(ZOO_COLUMNS) + " |", "|" + "---|" * len(ZOO_COLUMNS)]
+    lines += ["| " + " | ".join(cell(c) for c in _zoo_row(spec)) + " |" for spec in specs]
+    return "\n".join(lines)
+
+
+def _bound(bounded: bool, extremum: Extremum | None, word: str) -> str:
+    if not bounded or extremum is None:
+        return "no"
+    kind = word if extremum.attained else ("infimum" if word == "minimum" else "supremum")
+    return f"yes, {kind} {extremum.value:.4f} at {extremum.where()}"
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}" if value != 0 else "0"
+
+
+def properties_table(spec: ActivationSpec, props: Properties) -> Table:
+    table = Table(title=f"{props.name}: {props.formula}  ({spec.source}; {spec.family})",
+                  title_justify="left", show_header=True)
+    table.add_column("property", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    if props.slope_at_0 is not None:
+        slope = _number(props.slope_at_0)
+    else:
+        left, right = props.one_sided_slopes_at_0
+        slope = f"undefined (left {_number(left)}, right {_number(right)})"
+    monotonic = "no" if props.monotonic == "non-monotonic" else f"yes ({props.monotonic})"
+    trainable = ", ".join(f"{p.name} ({p.shape}, init {p.init})" for p in props.trainable) or "none"
+    impls = ", ".join(f"{i}*" if i == spec.default_impl else i for i in spec.implementations)
+    rows = [
+        ("bounded below", _bound(props.bounded_below, props.minimum, "minimum")),
+        ("bounded above", _bound(props.bounded_above, props.maximum, "maximum")),
+        ("monotonic", monotonic),
+        ("smooth (C1)", "yes" if props.smooth else "no"),
+        ("value at 0", _number(props.value_at_0)),
+        ("slope at 0", slope),
+        ("trainable", trainable),
+        ("parameters", str(props.parameter_count) + (" (with channels=1)" if spec.channelwise else "")),
+        ("implementations", impls),
+        ("analysed", props.impl + (f"; {props.note}" if props.note else "")),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    return table

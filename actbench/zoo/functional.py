@@ -1,0 +1,332 @@
+"""Tensor functions behind the zoo's implementations.
+
+Three routes to the same math, so they can be measured against each other:
+
+- ``*_formula``: the published formula in plain torch ops, left to autograd. Where the textbook form
+  overflows (``exp`` of a large input, ``x**3`` in float16) the argument is clamped at a point beyond
+  which the result is already exact, so values and gradients stay finite.
+- ``*_memeff``: a custom autograd Function that saves only its input (plus tiny parameters) and
+  recomputes in backward with a hand-derived gradient. Half-precision inputs are computed in float32
+  internally, as PyTorch's own kernels do.
+- ``compiled(fn)``: ``torch.compile`` of a formula, compiled on first call, with a one-line warning
+  and a permanent fall-back to the uncompiled formula where compilation is unavailable.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+SQRT_HALF = 1.0 / math.sqrt(2.0)
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+GELU_TANH_COEF = 0.044715
+QUICK_GELU_BETA = 1.702
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+# Beyond these inputs tanh(...) is exactly 1 even in float64, so clamping changes no value.
+GELU_TANH_CLAMP = 10.0
+TANHEXP_CLAMP = 3.0
+
+
+class ActbenchWarning(UserWarning):
+    """Something worked, but not the way the user asked (e.g. a compiler fell back)."""
+
+
+# --------------------------------------------------------------------------- formulas (autograd)
+
+
+def identity_formula(x: Tensor) -> Tensor:
+    return x
+
+
+def relu_formula(x: Tensor) -> Tensor:
+    return torch.clamp_min(x, 0.0)
+
+
+def leaky_relu_formula(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return torch.where(x >= 0, x, negative_slope * x)
+
+
+def prelu_formula(x: Tensor, weight: Tensor) -> Tensor:
+    return torch.where(x >= 0, x, channel_view(weight, x) * x)
+
+
+def relu6_formula(x: Tensor) -> Tensor:
+    return torch.clamp(x, 0.0, 6.0)
+
+
+def elu_formula(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return torch.where(x > 0, x, alpha * torch.expm1(torch.clamp_max(x, 0.0)))
+
+
+def selu_formula(x: Tensor) -> Tensor:
+    return SELU_SCALE * elu_formula(x, SELU_ALPHA)
+
+
+def celu_formula(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return torch.where(x > 0, x, alpha * torch.expm1(torch.clamp_max(x, 0.0) / alpha))
+
+
+def gelu_formula(x: Tensor) -> Tensor:
+    return 0.5 * x * (1.0 + torch.erf(x * SQRT_HALF))
+
+
+def gelu_tanh_formula(x: Tensor) -> Tensor:
+    xc = torch.clamp(x, -GELU_TANH_CLAMP, GELU_TANH_CLAMP)
+    return 0.5 * x * (1.0 + torch.tanh(SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc)))
+
+
+def quick_gelu_formula(x: Tensor) -> Tensor:
+    return x * torch.sigmoid(QUICK_GELU_BETA * x)
+
+
+def silu_formula(x: Tensor) -> Tensor:
+    return x * torch.sigmoid(x)
+
+
+def swish_formula(x: Tensor, beta: Tensor) -> Tensor:
+    return x * torch.sigmoid(channel_view(beta, x) * x)
+
+
+def mish_formula(x: Tensor) -> Tensor:
+    return x * torch.tanh(F.softplus(x))
+
+
+def softplus_formula(x: Tensor) -> Tensor:
+    # log(1 + e^x) as logaddexp(x, 0): exact in both tails, with the right slope at 0.
+    return torch.logaddexp(x, torch.zeros_like(x))
+
+
+def sigmoid_formula(x: Tensor) -> Tensor:
+    # 1 / (1 + e^-x) = exp(-softplus(-x)): no overflow, no inf * 0 in the gradient.
+    return torch.exp(-softplus_formula(-x))
+
+
+def tanh_formula(x: Tensor) -> Tensor:
+    return 2.0 * sigmoid_formula(2.0 * x) - 1.0
+
+
+def hardswish_formula(x: Tensor) -> Tensor:
+    return x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardsigmoid_formula(x: Tensor) -> Tensor:
+    return torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hard_mish_formula(x: Tensor) -> Tensor:
+    return x * torch.clamp(x + 2.0, 0.0, 2.0) / 2.0
+
+
+def tanhexp_formula(x: Tensor) -> Tensor:
+    return x * torch.tanh(torch.exp(torch.clamp_max(x, TANHEXP_CLAMP)))
+
+
+def serf_formula(x: Tensor) -> Tensor:
+    return x * torch.erf(F.softplus(x))
+
+
+def logish_formula(x: Tensor) -> Tensor:
+    return x * torch.log1p(torch.sigmoid(x))
+
+
+def acon_formula(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
+    """ACON-C of Ma et al. 2021: (p1 - p2) x sigmoid(beta (p1 - p2) x) + p2 x."""
+    p1, p2, beta = channel_view(p1, x), channel_view(p2, x), channel_view(beta, x)
+    dpx = (p1 - p2) * x
+    return dpx * torch.sigmoid(beta * dpx) + p2 * x
+
+
+def channel_view(p: Tensor, x: Tensor) -> Tensor:
+    """Shape a per-channel vector (C,) to broadcast over dim 1 of x; scalars and full shapes pass."""
+    if p.dim() != 1 or x.dim() < 2:
+        return p
+    return p.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+# --------------------------------------------------------------------------- memory-efficient
+
+
+def _opmath(t: Tensor) -> Tensor:
+    """Half types are computed in float32, as PyTorch's own kernels do."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _pointwise_memeff(name: str, value: Callable, slope: Callable) -> Callable[[Tensor], Tensor]:
+    """An autograd Function that saves only x and recomputes slope(x) in backward."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return value(_opmath(x)).to(x.dtype)
+
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return (_opmath(grad_out) * slope(_opmath(x))).to(x.dtype)
+
+    fn = type(f"{name}_memeff", (torch.autograd.Function,),
+              {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+    return fn.apply
+
+
+def _mish_slope(x):
+    t = torch.tanh(F.softplus(x))
+    return t + x * torch.sigmoid(x) * (1.0 - t * t)
+
+
+def _silu_slope(x):
+    s = torch.sigmoid(x)
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _gelu_slope(x):
+    return 0.5 * (1.0 + torch.erf(x * SQRT_HALF)) + x * torch.exp(-0.5 * x * x) * INV_SQRT_2PI
+
+
+def _gelu_tanh_slope(x):
+    xc = torch.clamp(x, -GELU_TANH_CLAMP, GELU_TANH_CLAMP)
+    t = torch.tanh(SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc))
+    du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEF * xc * xc)
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+
+
+def _quick_gelu_slope(x):
+    s = torch.sigmoid(QUICK_GELU_BETA * x)
+    return s + QUICK_GELU_BETA * x * s * (1.0 - s)
+
+
+def _tanhexp_slope(x):
+    e = torch.exp(torch.clamp_max(x, TANHEXP_CLAMP))
+    t = torch.tanh(e)
+    return t + x * e * (1.0 - t * t)
+
+
+def _serf_slope(x):
+    sp = F.softplus(x)
+    return torch.erf(sp) + x * TWO_OVER_SQRT_PI * torch.exp(-sp * sp) * torch.sigmoid(x)
+
+
+def _logish_slope(x):
+    s = torch.sigmoid(x)
+    return torch.log1p(s) + x * s * (1.0 - s) / (1.0 + s)
+
+
+mish_memeff = _pointwise_memeff("mish", mish_formula, _mish_slope)
+silu_memeff = _pointwise_memeff("silu", silu_formula, _silu_slope)
+gelu_memeff = _pointwise_memeff("gelu", gelu_formula, _gelu_slope)
+gelu_tanh_memeff = _pointwise_memeff("gelu_tanh", gelu_tanh_formula, _gelu_tanh_slope)
+quick_gelu_memeff = _pointwise_memeff("quick_gelu", quick_gelu_formula, _quick_gelu_slope)
+tanhexp_memeff = _pointwise_memeff("tanhexp", tanhexp_formula, _tanhexp_slope)
+serf_memeff = _pointwise_memeff("serf", serf_formula, _serf_slope)
+logish_memeff = _pointwise_memeff("logish", logish_formula, _logish_slope)
+
+
+def _reduce_to(param: Tensor, view: Tensor, local: Tensor) -> Tensor:
+    """Sum a broadcast gradient back to the parameter's shape and dtype."""
+    return local.sum_to_size(view.shape).reshape(param.shape).to(param.dtype)
+
+
+class _SwishMemeff(torch.autograd.Function):
+    """x * sigmoid(beta * x) with beta a scalar or per-channel tensor; saves x and beta."""
+
+    @staticmethod
+    def forward(ctx, x, beta):
+        ctx.save_for_backward(x, beta)
+        xf, bf = _opmath(x), _opmath(channel_view(beta, x))
+        return (xf * torch.sigmoid(bf * xf)).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, beta = ctx.saved_tensors
+        xf, bf, g = _opmath(x), _opmath(channel_view(beta, x)), _opmath(grad_out)
+        s = torch.sigmoid(bf * xf)
+        q = s * (1.0 - s)
+        grad_x = (g * (s + bf * xf * q)).to(x.dtype)
+        grad_beta = _reduce_to(beta, bf, g * xf * xf * q) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_beta
+
+
+class _AconMemeff(torch.autograd.Function):
+    """ACON-C with hand-derived gradients for x, p1, p2 and beta; saves x and the parameters."""
+
+    @staticmethod
+    def forward(ctx, x, p1, p2, beta):
+        ctx.save_for_backward(x, p1, p2, beta)
+        xf = _opmath(x)
+        p1f, p2f, bf = (_opmath(channel_view(t, x)) for t in (p1, p2, beta))
+        dpx = (p1f - p2f) * xf
+        return (dpx * torch.sigmoid(bf * dpx) + p2f * xf).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, p1, p2, beta = ctx.saved_tensors
+        xf, g = _opmath(x), _opmath(grad_out)
+        p1f, p2f, bf = (_opmath(channel_view(t, x)) for t in (p1, p2, beta))
+        d = p1f - p2f
+        s = torch.sigmoid(bf * d * xf)
+        q = s * (1.0 - s)
+        grad_x = (g * (d * s + bf * d * d * xf * q + p2f)).to(x.dtype)
+        _, need_p1, need_p2, need_beta = ctx.needs_input_grad
+        grad_p1 = grad_p2 = grad_beta = None
+        if need_p1 or need_p2:
+            g_dy_dd = g * (xf * s + bf * d * xf * xf * q)  # dy/d(p1 - p2), times the incoming grad
+            grad_p1 = _reduce_to(p1, p1f, g_dy_dd) if need_p1 else None
+            grad_p2 = _reduce_to(p2, p2f, g * xf - g_dy_dd) if need_p2 else None
+        if need_beta:
+            grad_beta = _reduce_to(beta, bf, g * d * d * xf * xf * q)
+        return grad_x, grad_p1, grad_p2, grad_beta
+
+
+def swish_memeff(x: Tensor, beta: Tensor) -> Tensor:
+    return _SwishMemeff.apply(x, beta)
+
+
+def acon_memeff(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
+    return _AconMemeff.apply(x, p1, p2, beta)
+
+
+# --------------------------------------------------------------------------- compiled
+
+
+class LazilyCompiled:
+    """torch.compile(fn) on first call; on any compile failure, warn once and use fn itself."""
+
+    def __init__(self, fn: Callable[..., Tensor], label: str):
+        self.fn = fn
+        self.label = label
+        self._compiled: Callable[..., Tensor] | None = None
+        self.fallback_reason: str | None = None
+
+    def __call__(self, *args: Tensor, **options: float) -> Tensor:
+        if self.fallback_reason is not None:
+            return self.fn(*args, **options)
+        try:
+            if self._compiled is None:
+                self._compiled = torch.compile(self.fn, dynamic=False)
+            return self._compiled(*args, **options)
+        except Exception as error:  # any compiler failure: missing C compiler, unsupported platform...
+            first_line = (str(error).strip().splitlines() or [""])[0][:200]
+            self.fallback_reason = f"{type(error).__name__}: {first_line}"
+            warnings.warn(f"torch.compile is unavailable for {self.label} ({self.fallback_reason}); "
+                          "using the uncompiled formula instead", ActbenchWarning, stacklevel=2)
+            return self.fn(*args, **options)
+
+    def __reduce__(self):  # modules holding one stay picklable; compilation restarts after loading
+        return (LazilyCompiled, (self.fn, self.label))
+
+
+_compiled_cache: dict[Callable, LazilyCompiled] = {}
+
+
+def compiled(fn: Callable[..., Tensor], label: str) -> LazilyCompiled:
+    """One shared compiled wrapper per formula, so compile cost is paid once per process."""
+    if fn not in _compiled_cache:
+        _compiled_cache[fn] = LazilyCompiled(fn, label)
+    return _compiled_cache[fn]

@@ -1,0 +1,260 @@
+"""Name -> spec -> implementations: the one place every command looks activations up.
+
+An activation can be named three ways, everywhere (API, CLI flags, YAML suites):
+
+- a zoo or registered name (case-insensitive, aliases allowed): ``mish``, ``GELU``, ``swish1``;
+- an import path ``package.module:attr`` naming an nn.Module class, a factory returning a module,
+  or a tensor function;
+- an expression in ``x`` parsed by :mod:`actbench.zoo.expression`, never eval'd.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import ActbenchError, UnknownNameError
+from .modules import Elementwise
+
+Builder = Callable[..., nn.Module]
+
+# Preference for the default implementation: PyTorch's own kernel, then the memory-efficient
+# Function, then the formula; compiled is never the default (it costs seconds on first call).
+DEFAULT_PREFERENCE = ("native", "memeff", "formula", "custom", "compiled")
+IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass(frozen=True)
+class TrainableParam:
+    """A trainable parameter as shown to users: name, shape in words, initial value."""
+
+    name: str
+    shape: str
+    init: str
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """Everything actbench knows about one activation; `build` makes modules from it."""
+
+    name: str
+    family: str
+    formula: str
+    source: str
+    builders: Mapping[str, Builder]
+    # keyword options and their defaults; None: any option goes to a custom factory unchecked
+    options: Mapping[str, float] | None = field(default_factory=dict)
+    trainable: tuple[TrainableParam, ...] = ()
+    channelwise: bool = False  # needs channels=
+    aliases: tuple[str, ...] = ()
+    pointwise: bool = True  # y depends on x elementwise only (meta-ACON's does not)
+    # a tensor function for use inside expressions (parameter-free pointwise activations only)
+    function: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    @property
+    def implementations(self) -> list[str]:
+        return list(self.builders)
+
+    @property
+    def default_impl(self) -> str:
+        return next(i for i in (*DEFAULT_PREFERENCE, *self.builders) if i in self.builders)
+
+    def build(self, impl: str | None = None, channels: int | None = None, seed: int | None = None,
+              **options) -> nn.Module:
+        """A fresh module; `channels` is required for channel-wise ones and ignored by the rest."""
+        impl = self.default_impl if impl is None else impl.lower()
+        if impl not in self.builders:
+            raise UnknownNameError(f"implementation of {self.name}", impl, self.builders)
+        if self.options is None:
+            return self._call_builder(impl, channels, seed, options)
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            accepted = ", ".join(f"{k} (default {v})" for k, v in self.options.items()) or "none"
+            raise ActbenchError(f"{self.name} has no option '{unknown[0]}'; accepted options: {accepted}")
+        if self.channelwise:
+            if channels is None:
+                raise ActbenchError(f"{self.name} is channel-wise: pass channels= (the size of dim 1 "
+                                    "of its input, e.g. channels=64)")
+            if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+                raise ActbenchError(f"channels must be a positive integer, got {channels!r}")
+        for key, value in options.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ActbenchError(f"option {key} of {self.name} must be a number, got {value!r}")
+        return self._call_builder(impl, channels, seed, {**self.options, **options})
+
+    def _call_builder(self, impl: str, channels: int | None, seed: int | None, options: dict) -> nn.Module:
+        if seed is None:
+            return self.builders[impl](channels=channels, **options)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.builders[impl](channels=channels, **options)
+
+
+_registry: dict[str, ActivationSpec] = {}
+_aliases: dict[str, str] = {}
+_zoo_loaded = False
+
+
+def add(spec: ActivationSpec, overwrite: bool = False) -> ActivationSpec:
+    """Put a spec into the registry under its name and aliases."""
+    key = spec.name.lower()
+    if not overwrite and (key in _registry or key in _aliases):
+        raise ActbenchError(f"activation '{spec.name}' is already registered; pass overwrite=True "
+                            "to replace it")
+    _registry[key] = spec
+    for alias in spec.aliases:
+        _aliases[alias.lower()] = key
+    return spec
+
+
+def names() -> list[str]:
+    """Registered activation names in zoo order (registration order)."""
+    _ensure_zoo()
+    return [spec.name for spec in _registry.values()]
+
+
+def specs() -> list[ActivationSpec]:
+    _ensure_zoo()
+    return list(_registry.values())
+
+
+def specs_in_family(family: str | None = None) -> list[ActivationSpec]:
+    """Zoo specs, all or one family (case-insensitive)."""
+    every = specs()
+    if family is None:
+        return every
+    families = {spec.family.lower(): spec.family for spec in every}
+    if family.lower() not in families:
+        raise UnknownNameError("family", family, families.values())
+    return [spec for spec in every if spec.family.lower() == family.lower()]
+
+
+def lookup(text: str) -> ActivationSpec:
+    """The spec for a name, an import path or an expression (see the module docstring)."""
+    _ensure_zoo()
+    if not isinstance(text, str) or not text.strip():
+        raise ActbenchError("an activation must be a non-empty name, import path or expression")
+    text = text.strip()
+    key = text.lower().replace("-", "_")
+    key = _aliases.get(key, key)
+    if key in _registry:
+        return _registry[key]
+    if IMPORT_PATH.match(text):
+        return _spec_from_import_path(text)
+    from .expression import looks_like_expression
+
+    if looks_like_expression(text):
+        return _spec_from_expression(text)
+    raise UnknownNameError("activation", text, [*_registry, *_aliases])
+
+
+def register(name: str, factory: Callable[..., nn.Module] | type[nn.Module], *, family: str = "custom",
+             formula: str = "", source: str = "user-registered", channelwise: bool = False,
+             overwrite: bool = False) -> ActivationSpec:
+    """Add a custom activation: `factory(channels=None, **options)` or an nn.Module class."""
+    if not re.fullmatch(r"[A-Za-z_][\w]*", name or ""):
+        raise ActbenchError(f"activation name '{name}' must be an identifier (letters, digits, _)")
+    if not callable(factory):
+        raise ActbenchError(f"factory for '{name}' must be callable, got {type(factory).__name__}")
+    _ensure_zoo()
+    builder = _module_builder(factory, name)
+    spec = ActivationSpec(name=name.lower(), family=family, formula=formula or name, source=source,
+                          builders={"custom": builder}, channelwise=channelwise, options=None)
+    return add(spec, overwrite=overwrite)
+
+
+def _accepts(fn: Callable, parameter: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return parameter in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _module_builder(factory: Callable, label: str) -> Builder:
+    """Wrap a class or factory so it is called as builder(channels=..., **options)."""
+
+    def build(channels: int | None = None, **options) -> nn.Module:
+        if channels is not None and _accepts(factory, "channels"):
+            options["channels"] = channels
+        module = factory(**options)
+        if not isinstance(module, nn.Module):
+            raise ActbenchError(f"factory for '{label}' returned {type(module).__name__}, "
+                                "expected a torch.nn.Module")
+        return module
+
+    return build
+
+
+def _is_factory(obj: object) -> bool:
+    """A module class, or a callable whose parameters are all optional (so it takes no tensor)."""
+    if isinstance(obj, type):
+        return issubclass(obj, nn.Module)
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+def _spec_from_import_path(path: str) -> ActivationSpec:
+    module_name, _, attr_path = path.partition(":")
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ActbenchError(f"cannot import '{module_name}' for activation '{path}': {error}") from None
+    for attr in attr_path.split("."):
+        if not hasattr(obj, attr):
+            raise ActbenchError(f"module '{module_name}' has no attribute '{attr_path}' "
+                                f"(activation '{path}')")
+        obj = getattr(obj, attr)
+    if isinstance(obj, nn.Module):
+        raise ActbenchError(f"'{path}' is a module instance; name its class or a factory instead")
+    if not callable(obj):
+        raise ActbenchError(f"'{path}' is not callable; expected an nn.Module class, a factory or "
+                            "a tensor function")
+    if _is_factory(obj):
+        builder = _module_builder(obj, path)
+    else:
+        function = obj
+
+        def builder(channels: int | None = None, **options) -> nn.Module:
+            return Elementwise(path, "custom", function)
+
+    return ActivationSpec(name=path, family="import path", formula=path, source=path,
+                          builders={"custom": builder}, options=None if _is_factory(obj) else {})
+
+
+def _spec_from_expression(text: str) -> ActivationSpec:
+    from .expression import parse_expression
+    from .functional import compiled
+
+    expr = parse_expression(text, expression_functions())
+
+    def formula(channels: int | None = None) -> nn.Module:
+        return Elementwise(expr.source, "formula", expr)
+
+    def compiled_builder(channels: int | None = None) -> nn.Module:
+        return Elementwise(expr.source, "compiled", compiled(expr, expr.source))
+
+    return ActivationSpec(name=expr.source, family="expression", formula=expr.source,
+                          source="expression", builders={"formula": formula, "compiled": compiled_builder})
+
+
+def expression_functions() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """Zoo members usable inside expressions: the parameter-free pointwise ones."""
+    _ensure_zoo()
+    return {spec.name: spec.function for spec in _registry.values() if spec.function is not None}
+
+
+def _ensure_zoo() -> None:
+    global _zoo_loaded
+    if not _zoo_loaded:
+        _zoo_loaded = True
+        from . import definitions  # noqa: F401  (defines the zoo by calling add())
