@@ -171,8 +171,11 @@ def _pointwise_memeff(name: str, value: Callable, slope: Callable) -> Callable[[
         (x,) = ctx.saved_tensors
         return (_opmath(grad_out) * slope(_opmath(x))).to(x.dtype)
 
-    fn = type(f"{name}_memeff", (torch.autograd.Function,),
-              {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+    class_name = f"_{name.title().replace('_', '')}Memeff"
+    fn = type(class_name, (torch.autograd.Function,),
+              {"forward": staticmethod(forward), "backward": staticmethod(backward),
+               "__doc__": f"{name}: saves only x, recomputes the slope in backward."})
+    globals()[class_name] = fn  # importable by name, so models holding it can be pickled
     return fn.apply
 
 
