@@ -17,9 +17,12 @@ def _zoo_row(spec: ActivationSpec) -> tuple[str, ...]:
 
 
 def zoo_table(specs: list[ActivationSpec]) -> Table:
-    table = Table(title="actbench activations (* = default implementation)", title_justify="left")
+    table = Table(title="actbench activations (* = default implementation)", title_justify="left",
+                  expand=True)
+    ratios = {"formula": 4, "trainable": 2, "implementations": 3, "source": 3}
     for column in ZOO_COLUMNS:
-        table.add_column(column, overflow="fold", no_wrap=column == "name")
+        table.add_column(column, no_wrap=column not in ratios, ratio=ratios.get(column),
+                         min_width=15 if column == "implementations" else None)
     for spec in specs:
         table.add_row(*_zoo_row(spec))
     return table
