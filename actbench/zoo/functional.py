@@ -4,7 +4,9 @@ Three routes to the same math, so they can be measured against each other:
 
 - ``*_formula``: the published formula in plain torch ops, left to autograd. Where the textbook form
   overflows (``exp`` of a large input, ``x**3`` in float16) the argument is clamped at a point beyond
-  which the result is already exact, so values and gradients stay finite.
+  which the result is already exact, so values and gradients stay finite. The smooth formulas run
+  float16 / bfloat16 inputs in float32 (``half_in_float32``); the piecewise-linear ones stay in the
+  input's dtype, with products ordered so that a huge x meets a zero factor before it can overflow.
 - ``*_memeff``: a custom autograd Function that saves only its input (plus tiny parameters) and
   recomputes in backward with a hand-derived gradient. Half-precision inputs are computed in float32
   internally, as PyTorch's own kernels do.
@@ -14,6 +16,7 @@ Three routes to the same math, so they can be measured against each other:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -34,6 +37,8 @@ SELU_SCALE = 1.0507009873554804934193349852946
 # Beyond these inputs tanh(...) is exactly 1 even in float64, so clamping changes no value.
 GELU_TANH_CLAMP = 10.0
 TANHEXP_CLAMP = 3.0
+# Below this, softplus(x) = log1p(exp(x)) underflows to 0 even in float64 (exp(-745) is 0).
+SOFTPLUS_FLOOR = -800.0
 
 
 class ActbenchWarning(UserWarning):
@@ -41,6 +46,27 @@ class ActbenchWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- formulas (autograd)
+
+
+def _opmath(t: Tensor) -> Tensor:
+    """Half types are computed in float32, as PyTorch's own kernels do."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def half_in_float32(formula: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Run a formula on float16 / bfloat16 tensors in float32 and return the input's dtype.
+
+    Chains of exp / erf / tanh overflow in half precision (and autograd's products such as
+    inf * 0 give NaN), so the smooth formulas do what PyTorch's own kernels do.
+    """
+
+    @functools.wraps(formula)
+    def wrapper(x: Tensor, *params: Tensor, **options: float) -> Tensor:
+        if x.dtype not in (torch.float16, torch.bfloat16):
+            return formula(x, *params, **options)
+        return formula(x.float(), *(_opmath(p) for p in params), **options).to(x.dtype)
+
+    return wrapper
 
 
 def identity_formula(x: Tensor) -> Tensor:
@@ -63,59 +89,71 @@ def relu6_formula(x: Tensor) -> Tensor:
     return torch.clamp(x, 0.0, 6.0)
 
 
+@half_in_float32
 def elu_formula(x: Tensor, alpha: float = 1.0) -> Tensor:
     return torch.where(x > 0, x, alpha * torch.expm1(torch.clamp_max(x, 0.0)))
 
 
+@half_in_float32
 def selu_formula(x: Tensor) -> Tensor:
     return SELU_SCALE * elu_formula(x, SELU_ALPHA)
 
 
+@half_in_float32
 def celu_formula(x: Tensor, alpha: float = 1.0) -> Tensor:
     return torch.where(x > 0, x, alpha * torch.expm1(torch.clamp_max(x, 0.0) / alpha))
 
 
+@half_in_float32
 def gelu_formula(x: Tensor) -> Tensor:
     return 0.5 * x * (1.0 + torch.erf(x * SQRT_HALF))
 
 
+@half_in_float32
 def gelu_tanh_formula(x: Tensor) -> Tensor:
     xc = torch.clamp(x, -GELU_TANH_CLAMP, GELU_TANH_CLAMP)
     return 0.5 * x * (1.0 + torch.tanh(SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc)))
 
 
+@half_in_float32
 def quick_gelu_formula(x: Tensor) -> Tensor:
     return x * torch.sigmoid(QUICK_GELU_BETA * x)
 
 
+@half_in_float32
 def silu_formula(x: Tensor) -> Tensor:
     return x * torch.sigmoid(x)
 
 
+@half_in_float32
 def swish_formula(x: Tensor, beta: Tensor) -> Tensor:
     return x * torch.sigmoid(channel_view(beta, x) * x)
 
 
+@half_in_float32
 def mish_formula(x: Tensor) -> Tensor:
     return x * torch.tanh(F.softplus(x))
 
 
+@half_in_float32
 def softplus_formula(x: Tensor) -> Tensor:
     # log(1 + e^x) as logaddexp(x, 0): exact in both tails, with the right slope at 0.
     return torch.logaddexp(x, torch.zeros_like(x))
 
 
+@half_in_float32
 def sigmoid_formula(x: Tensor) -> Tensor:
     # 1 / (1 + e^-x) = exp(-softplus(-x)): no overflow, no inf * 0 in the gradient.
     return torch.exp(-softplus_formula(-x))
 
 
+@half_in_float32
 def tanh_formula(x: Tensor) -> Tensor:
     return 2.0 * sigmoid_formula(2.0 * x) - 1.0
 
 
 def hardswish_formula(x: Tensor) -> Tensor:
-    return x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+    return x * (torch.clamp(x + 3.0, 0.0, 6.0) / 6.0)
 
 
 def hardsigmoid_formula(x: Tensor) -> Tensor:
@@ -123,21 +161,26 @@ def hardsigmoid_formula(x: Tensor) -> Tensor:
 
 
 def hard_mish_formula(x: Tensor) -> Tensor:
-    return x * torch.clamp(x + 2.0, 0.0, 2.0) / 2.0
+    return x * (torch.clamp(x + 2.0, 0.0, 2.0) / 2.0)
 
 
+@half_in_float32
 def tanhexp_formula(x: Tensor) -> Tensor:
     return x * torch.tanh(torch.exp(torch.clamp_max(x, TANHEXP_CLAMP)))
 
 
+@half_in_float32
 def serf_formula(x: Tensor) -> Tensor:
-    return x * torch.erf(F.softplus(x))
+    # the floor changes no value; it keeps autograd's inf * 0 out of the tail's gradient
+    return x * torch.erf(F.softplus(torch.clamp_min(x, SOFTPLUS_FLOOR)))
 
 
+@half_in_float32
 def logish_formula(x: Tensor) -> Tensor:
     return x * torch.log1p(torch.sigmoid(x))
 
 
+@half_in_float32
 def acon_formula(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
     """ACON-C of Ma et al. 2021: (p1 - p2) x sigmoid(beta (p1 - p2) x) + p2 x."""
     p1, p2, beta = channel_view(p1, x), channel_view(p2, x), channel_view(beta, x)
@@ -153,11 +196,6 @@ def channel_view(p: Tensor, x: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- memory-efficient
-
-
-def _opmath(t: Tensor) -> Tensor:
-    """Half types are computed in float32, as PyTorch's own kernels do."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def _pointwise_memeff(name: str, value: Callable, slope: Callable) -> Callable[[Tensor], Tensor]:
@@ -181,7 +219,7 @@ def _pointwise_memeff(name: str, value: Callable, slope: Callable) -> Callable[[
 
 def _mish_slope(x):
     t = torch.tanh(F.softplus(x))
-    return t + x * torch.sigmoid(x) * (1.0 - t * t)
+    return t + x * (torch.sigmoid(x) * (1.0 - t * t))
 
 
 def _silu_slope(x):
@@ -190,35 +228,35 @@ def _silu_slope(x):
 
 
 def _gelu_slope(x):
-    return 0.5 * (1.0 + torch.erf(x * SQRT_HALF)) + x * torch.exp(-0.5 * x * x) * INV_SQRT_2PI
+    return 0.5 * (1.0 + torch.erf(x * SQRT_HALF)) + x * (torch.exp(-0.5 * x * x) * INV_SQRT_2PI)
 
 
 def _gelu_tanh_slope(x):
     xc = torch.clamp(x, -GELU_TANH_CLAMP, GELU_TANH_CLAMP)
     t = torch.tanh(SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc))
     du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEF * xc * xc)
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+    return 0.5 * (1.0 + t) + x * (0.5 * (1.0 - t * t) * du)
 
 
 def _quick_gelu_slope(x):
     s = torch.sigmoid(QUICK_GELU_BETA * x)
-    return s + QUICK_GELU_BETA * x * s * (1.0 - s)
+    return s + x * (QUICK_GELU_BETA * s * (1.0 - s))
 
 
 def _tanhexp_slope(x):
     e = torch.exp(torch.clamp_max(x, TANHEXP_CLAMP))
     t = torch.tanh(e)
-    return t + x * e * (1.0 - t * t)
+    return t + x * (e * (1.0 - t * t))
 
 
 def _serf_slope(x):
     sp = F.softplus(x)
-    return torch.erf(sp) + x * TWO_OVER_SQRT_PI * torch.exp(-sp * sp) * torch.sigmoid(x)
+    return torch.erf(sp) + x * (TWO_OVER_SQRT_PI * torch.exp(-sp * sp) * torch.sigmoid(x))
 
 
 def _logish_slope(x):
     s = torch.sigmoid(x)
-    return torch.log1p(s) + x * s * (1.0 - s) / (1.0 + s)
+    return torch.log1p(s) + x * (s * (1.0 - s) / (1.0 + s))
 
 
 mish_memeff = _pointwise_memeff("mish", mish_formula, _mish_slope)
@@ -251,8 +289,8 @@ class _SwishMemeff(torch.autograd.Function):
         xf, bf, g = _opmath(x), _opmath(channel_view(beta, x)), _opmath(grad_out)
         s = torch.sigmoid(bf * xf)
         q = s * (1.0 - s)
-        grad_x = (g * (s + bf * xf * q)).to(x.dtype)
-        grad_beta = _reduce_to(beta, bf, g * xf * xf * q) if ctx.needs_input_grad[1] else None
+        grad_x = (g * (s + xf * (bf * q))).to(x.dtype)
+        grad_beta = _reduce_to(beta, bf, (g * xf) * (xf * q)) if ctx.needs_input_grad[1] else None
         return grad_x, grad_beta
 
 
@@ -275,15 +313,15 @@ class _AconMemeff(torch.autograd.Function):
         d = p1f - p2f
         s = torch.sigmoid(bf * d * xf)
         q = s * (1.0 - s)
-        grad_x = (g * (d * s + bf * d * d * xf * q + p2f)).to(x.dtype)
+        grad_x = (g * (d * s + xf * (bf * d * d * q) + p2f)).to(x.dtype)
         _, need_p1, need_p2, need_beta = ctx.needs_input_grad
         grad_p1 = grad_p2 = grad_beta = None
         if need_p1 or need_p2:
-            g_dy_dd = g * (xf * s + bf * d * xf * xf * q)  # dy/d(p1 - p2), times the incoming grad
+            g_dy_dd = g * (xf * s + (xf * q) * xf * (bf * d))  # dy/d(p1 - p2) times the grad
             grad_p1 = _reduce_to(p1, p1f, g_dy_dd) if need_p1 else None
             grad_p2 = _reduce_to(p2, p2f, g * xf - g_dy_dd) if need_p2 else None
         if need_beta:
-            grad_beta = _reduce_to(beta, bf, g * d * d * xf * xf * q)
+            grad_beta = _reduce_to(beta, bf, (g * xf) * (xf * q) * (d * d))
         return grad_x, grad_p1, grad_p2, grad_beta
 
 

@@ -129,7 +129,9 @@ class MetaACON(ZooActivation):
         """beta of shape (N, C, 1, ...) from the per-sample channel means of x."""
         n, c = x.shape[0], x.shape[1]
         means = x.mean(dim=tuple(range(2, x.dim()))) if x.dim() > 2 else x
-        beta = torch.sigmoid(self.bn2(self.fc2(self.bn1(self.fc1(means.reshape(n, c, 1, 1))))))
+        # the switching network runs in its own parameters' dtype (float32 under mixed precision)
+        means = means.reshape(n, c, 1, 1).to(self.fc1.weight.dtype)
+        beta = torch.sigmoid(self.bn2(self.fc2(self.bn1(self.fc1(means)))))
         return beta.reshape(n, c, *([1] * (x.dim() - 2)))
 
     def forward(self, x: Tensor) -> Tensor:
