@@ -37,8 +37,13 @@ def output_channels(module: nn.Module) -> int | None:
 
 
 def _walk(module: nn.Module, prefix: str = "") -> Iterator[tuple[nn.Module, str, nn.Module, str]]:
-    """(parent, attribute, child, dotted path) in registration order, not entering activations."""
-    for name, child in module.named_children():
+    """(parent, attribute, child, dotted path) in registration order, not entering activations.
+
+    Every slot is visited, also a second slot holding the same module (named_children skips those).
+    """
+    for name, child in list(module._modules.items()):
+        if child is None:
+            continue
         path = f"{prefix}{name}"
         yield module, name, child, path
         if not isinstance(child, ZooActivation):
