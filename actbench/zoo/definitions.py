@@ -1,7 +1,7 @@
 """The activation zoo: every built-in activation, its formula, source and implementations.
 
 Importing this module fills the registry. Families: classic, ReLU family, exponential, Gaussian,
-sigmoid-gated, hard (piecewise) and ACON.
+self-gated, hard (piecewise) and ACON.
 """
 
 from __future__ import annotations

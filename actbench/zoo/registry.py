@@ -71,18 +71,18 @@ class ActivationSpec:
         impl = self.default_impl if impl is None else impl.lower()
         if impl not in self.builders:
             raise UnknownNameError(f"implementation of {self.name}", impl, self.builders)
+        if self.channelwise and channels is None:
+            raise ActbenchError(f"{self.name} is channel-wise: pass channels= (the size of dim 1 "
+                                "of its input, e.g. channels=64)")
+        if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int)
+                                     or channels < 1):
+            raise ActbenchError(f"channels must be a positive integer, got {channels!r}")
         if self.options is None:
             return self._call_builder(impl, channels, seed, options)
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             accepted = ", ".join(f"{k} (default {v})" for k, v in self.options.items()) or "none"
             raise ActbenchError(f"{self.name} has no option '{unknown[0]}'; accepted options: {accepted}")
-        if self.channelwise:
-            if channels is None:
-                raise ActbenchError(f"{self.name} is channel-wise: pass channels= (the size of dim 1 "
-                                    "of its input, e.g. channels=64)")
-            if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-                raise ActbenchError(f"channels must be a positive integer, got {channels!r}")
         for key, value in options.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ActbenchError(f"option {key} of {self.name} must be a number, got {value!r}")
