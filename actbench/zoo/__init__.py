@@ -25,8 +25,8 @@ def activation(name: str, impl: str | None = None, channels: int | None = None, 
                **options: float) -> nn.Module:
     """A new activation module.
 
-    `impl` defaults to the activation's default implementation (PyTorch's native kernel where one
-    exists, else the memory-efficient one). `channels` is required by channel-wise activations
+    `impl` defaults to the activation's fastest implementation in eager mode (PyTorch's native
+    kernel where one exists, else the formula); `impl="memeff"` trades time for memory. `channels` is required by channel-wise activations
     (ACON family) and ignored by the others; `seed` makes random initialisation reproducible without
     touching the global RNG; `options` are the activation's own (e.g. ``negative_slope=0.2``).
     """

@@ -42,9 +42,10 @@ def test_every_zoo_member_of_the_issue_is_present():
     assert set(actbench.activations()) == expected
 
 
-def test_default_implementation_prefers_native_then_memeff():
+def test_default_implementation_prefers_native_then_formula():
     assert registry.lookup("mish").default_impl == "native"
-    assert registry.lookup("serf").default_impl == "memeff"
+    assert registry.lookup("serf").default_impl == "formula"
+    assert registry.lookup("acon_c").default_impl == "formula"
     assert registry.lookup("hard_mish").default_impl == "formula"
     assert type(actbench.activation("mish").fn).__name__ != "LazilyCompiled"
 
