@@ -49,8 +49,9 @@ def _number(value: float) -> str:
 
 
 def properties_table(spec: ActivationSpec, props: Properties) -> Table:
-    table = Table(title=f"{props.name}: {props.formula}  ({spec.source}; {spec.family})",
-                  title_justify="left", show_header=True)
+    heading = props.name if props.formula == props.name else f"{props.name}: {props.formula}"
+    about = "; ".join(dict.fromkeys(t for t in (spec.source, spec.family) if t and t != props.name))
+    table = Table(title=f"{heading}  ({about})" if about else heading, title_justify="left")
     table.add_column("property", no_wrap=True)
     table.add_column("value", overflow="fold")
     if props.slope_at_0 is not None:
