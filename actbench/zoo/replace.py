@@ -64,7 +64,8 @@ def replace_activations(model: nn.Module, name: str, impl: str | None = None,
 
     Channel-wise activations (ACON family) get `channels` from the closest preceding layer that
     declares it (conv, linear, norm). New modules land on the model's device and dtype, in its
-    training mode; a module shared by several parents stays shared.
+    training mode; a module shared by several parents stays shared. With `seed`, the k-th new
+    module is initialised from seed + k: reproducible, and not the same values in every layer.
     """
     spec = lookup(name)
     spec.build(impl=impl, channels=1 if spec.channelwise else None, seed=0, **options)  # validate
@@ -83,7 +84,8 @@ def replace_activations(model: nn.Module, name: str, impl: str | None = None,
                 raise ActbenchError(f"cannot infer channels for '{path}' (no conv, linear or norm layer "
                                     f"before it); build {spec.name} with actbench.activation(..., "
                                     "channels=N) and assign it yourself")
-            module = spec.build(impl=impl, channels=channels, seed=seed, **options)
+            layer_seed = None if seed is None else seed + len(replaced)  # reproducible, not identical
+            module = spec.build(impl=impl, channels=channels, seed=layer_seed, **options)
             if reference is not None:
                 module = module.to(device=reference.device, dtype=reference.dtype)
             replaced[id(child)] = module.train(child.training)

@@ -149,3 +149,12 @@ def test_replaced_model_trains_like_the_native_one():
             opt.step()
         losses.append(loss.item())
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+def test_seeded_replacement_is_reproducible_and_differs_between_layers():
+    first, second = mlp(), mlp()
+    for model in (first, second):
+        actbench.replace_activations(model, "acon_c", seed=7)
+    a, b = activations_of(first), activations_of(second)
+    assert all(torch.equal(x.p1, y.p1) for x, y in zip(a, b))
+    assert not torch.equal(a[0].p1[:24], a[1].p1[:24])
