@@ -17,7 +17,7 @@ class UnknownNameError(ActbenchError):
         self.what = what
         self.name = name
         self.known = sorted(known)
-        close = difflib.get_close_matches(name.lower(), self.known, n=3, cutoff=0.5)
+        close = close_matches(name, self.known)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(self.known)}"
         super().__init__(f"unknown {what} '{name}'{hint}")
 

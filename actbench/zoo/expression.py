@@ -10,14 +10,13 @@ message naming it. Accepted trees become nested closures over torch operations.
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import ExpressionError
+from ..errors import ExpressionError, close_matches
 
 Tensor = torch.Tensor
 
@@ -257,7 +256,7 @@ class _Compiler:
             return ExpressionError(f"name '{name}' is not allowed in an expression; allowed: "
                                    f"{_ALLOWED_SYNTAX}")
         known = sorted({VARIABLE, *CONSTANTS, *BUILTINS, *self.functions})
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        close = close_matches(name, known, n=1)
         hint = f"; did you mean {close[0]}?" if close else (
             f"; allowed: x, pi, e and the functions {', '.join(sorted(BUILTINS))} and zoo members")
         return ExpressionError(f"unknown {kind} '{name}' in expression{hint}")
