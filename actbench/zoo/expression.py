@@ -244,9 +244,12 @@ class _Compiler:
         if len(node.args) != arity:
             plural = "argument" if arity == 1 else "arguments"
             raise ExpressionError(f"{name} takes {arity} {plural}, got {len(node.args)}")
-        for index in constant_args:
-            if self._constant(node.args[index], depth + 1) is None:
+        bounds = [self._constant(node.args[index], depth + 1) for index in constant_args]
+        for index, value in zip(constant_args, bounds):
+            if value is None:
                 raise ExpressionError(f"argument {index + 1} of {name} must be a constant number")
+        if name == "clamp" and bounds[0] > bounds[1]:
+            raise ExpressionError(f"clamp bounds are reversed: lower {bounds[0]:g} > upper {bounds[1]:g}")
         self.names.add(name)
         args = [self.compile(arg, depth + 1) for arg in node.args]
         return lambda x: function(*(arg(x) for arg in args))

@@ -67,6 +67,7 @@ def test_expression_as_an_activation_has_gradients():
     ("y + x", "unknown name 'y'"),
     ("tanh(x, x)", "tanh takes 1 argument, got 2"),
     ("clamp(x, x, 1)", "argument 2 of clamp must be a constant"),
+    ("clamp(x, 1, -1)", "clamp bounds are reversed"),
     ("x[0]", "subscripts is not allowed"),
     ("x if x else 0", "conditional expressions is not allowed"),
     ("x < 0", "comparisons is not allowed"),
