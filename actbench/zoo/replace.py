@@ -63,7 +63,7 @@ def replace_activations(model: nn.Module, name: str, impl: str | None = None,
     """Replace every activation module of `targets` type in `model` by `name`; return how many.
 
     Channel-wise activations (ACON family) get `channels` from the closest preceding layer that
-    declares it (conv, linear, norm). New modules land on the model's device and dtype, in its
+    declares it (conv, linear, norm); others (prelu included) are built without it. New modules land on the model's device and dtype, in its
     training mode; a module shared by several parents stays shared. With `seed`, the k-th new
     module is initialised from seed + k: reproducible, and not the same values in every layer.
     """
@@ -85,7 +85,10 @@ def replace_activations(model: nn.Module, name: str, impl: str | None = None,
                                     f"before it); build {spec.name} with actbench.activation(..., "
                                     "channels=N) and assign it yourself")
             layer_seed = None if seed is None else seed + len(replaced)  # reproducible, not identical
-            module = spec.build(impl=impl, channels=channels, seed=layer_seed, **options)
+            # Only channel-wise members get a channel count: a non-channel-wise PReLU keeps one
+            # slope, which is right whatever the layout ((N, C, H, W), (N, L, D), after Flatten).
+            module = spec.build(impl=impl, channels=channels if spec.channelwise else None,
+                                seed=layer_seed, **options)
             if reference is not None:
                 module = module.to(device=reference.device, dtype=reference.dtype)
             replaced[id(child)] = module.train(child.training)
