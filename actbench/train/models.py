@@ -57,7 +57,7 @@ def build_model(name: str, act: ActFactory, input_shape: tuple[int, ...], num_cl
     `options` are the model's MODEL_OPTIONS keys plus COMMON_OPTIONS (``init``, ``init_std``);
     missing ones take their defaults. Everything is checked before any layer is built.
     """
-    key = name.lower() if isinstance(name, str) else name
+    key = str(name).lower()
     if key not in MODEL_OPTIONS:
         raise UnknownNameError("model", str(name), MODEL_OPTIONS)
     shape = _checked_shape(input_shape)
