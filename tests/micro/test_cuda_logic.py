@@ -8,6 +8,7 @@ import types
 import pytest
 
 from actbench.errors import ActbenchError
+from actbench.nvml import Nvml
 from actbench.micro.cuda import (
     FALLBACK_FLUSH_BYTES,
     MIB,
@@ -15,7 +16,9 @@ from actbench.micro.cuda import (
     fits_in_l2,
     l2_cache_bytes,
     l2_flush_bytes,
+    nvml_index,
 )
+from tests.micro.test_nvml import FakePynvml
 
 # -- L2 sizing ------------------------------------------------------------------------------------
 
@@ -55,6 +58,19 @@ def test_l2_cache_bytes_without_cuda():
 
     fake.cuda.get_device_properties = no_cuda
     assert l2_cache_bytes(0, fake) is None
+
+
+def test_nvml_index_matches_by_uuid():
+    nvml = Nvml(FakePynvml())  # NVML device 1 is GPU-00000001-aaaa-bbbb-cccc-ddddeeeeffff
+    fake = FakeTorch()
+    props = types.SimpleNamespace(uuid="00000001-AAAA-bbbb-cccc-ddddeeeeffff")  # torch: no 'GPU-'
+    fake.cuda.get_device_properties = lambda device: props
+    assert nvml_index("cuda:0", nvml, fake) == 1
+    assert nvml_index("cuda:0", Nvml(FakePynvml(init_fails=True)), fake) is None
+    props.uuid = "00000007-aaaa-bbbb-cccc-ddddeeeeffff"
+    assert nvml_index("cuda:0", nvml, fake) is None
+    del props.uuid  # a torch without the field
+    assert nvml_index("cuda:0", nvml, fake) is None
 
 
 # -- a fake torch that logs what would be queued on the stream ------------------------------------
