@@ -457,40 +457,51 @@ def _cifar_missing_message(name: str, fmt: _CifarFormat, root: Path) -> str:
 
 
 def _compact(files: Sequence[str]) -> list[str]:
-    batches_ = [f for f in files if f.startswith("data_batch_")]
-    if len(batches_) > 1:
-        return [f"data_batch_1..{len(batches_)}", *(f for f in files if f not in batches_)]
+    numbered = [f for f in files if f.startswith("data_batch_")]
+    if len(numbered) > 1:
+        return [f"data_batch_1..{len(numbered)}", *(f for f in files if f not in numbered)]
     return list(files)
 
 
-def _read_cifar_files(fmt: _CifarFormat, source: Path,
-                      names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    parts = []
+def _read_cifar_files(fmt: _CifarFormat, source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """file name -> (data, labels) for every training and test file, from the folder or the archive.
+
+    The archive is read in one streaming pass: a .tar.gz cannot seek, so looking members up by name
+    would decompress it again for each one.
+    """
+    wanted = fmt.train_files + fmt.test_files
+    batches_read: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if source.is_dir():
-        for file in names:
+        for file in wanted:
             path = source / file
             with open(path, "rb") as stream:
-                parts.append(_cifar_batch(_unpickle_cifar(stream, str(path)), fmt.label_key, str(path),
-                                          fmt.num_classes))
-    else:
-        try:
-            with tarfile.open(source, "r:gz") as archive:
-                members = {member.name.removeprefix("./"): member for member in archive.getmembers()}
-                for file in names:
-                    member = members.get(f"{fmt.folder}/{file}")
-                    where = f"{source}:{fmt.folder}/{file}"
-                    if member is None or not member.isfile():
-                        raise ActbenchError(f"{source} has no member {fmt.folder}/{file}; is it the "
-                                            f"{fmt.title} python version ({fmt.url})?")
-                    stream = archive.extractfile(member)
-                    parts.append(_cifar_batch(_unpickle_cifar(stream, where), fmt.label_key, where,
-                                              fmt.num_classes))
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-            raise ActbenchError(f"{source} is not a readable .tar.gz archive ({error}); delete it "
-                                "and download it again") from error
-    data = np.concatenate([data for data, _ in parts])
-    labels = np.concatenate([labels for _, labels in parts])
-    return data, labels
+                batches_read[file] = _cifar_batch(_unpickle_cifar(stream, str(path)), fmt.label_key,
+                                                  str(path), fmt.num_classes)
+        return batches_read
+    members = {f"{fmt.folder}/{file}": file for file in wanted}
+    try:
+        with tarfile.open(source, "r|gz") as archive:
+            for member in archive:
+                file = members.get(member.name.removeprefix("./"))
+                if file is None or not member.isfile():
+                    continue
+                where = f"{source}:{member.name}"
+                batches_read[file] = _cifar_batch(_unpickle_cifar(archive.extractfile(member), where),
+                                                  fmt.label_key, where, fmt.num_classes)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise ActbenchError(f"{source} is not a readable .tar.gz archive ({error}); delete it and "
+                            "download it again") from error
+    missing = [f"{fmt.folder}/{file}" for file in wanted if file not in batches_read]
+    if missing:
+        raise ActbenchError(f"{source} has no member {', '.join(missing)}; is it the {fmt.title} "
+                            f"python version ({fmt.url})?")
+    return batches_read
+
+
+def _joined(parts: dict[str, tuple[np.ndarray, np.ndarray]],
+            files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.concatenate([parts[file][0] for file in files]),
+            np.concatenate([parts[file][1] for file in files]))
 
 
 def _cifar_tensor(data: np.ndarray, fmt: _CifarFormat) -> torch.Tensor:
@@ -510,8 +521,9 @@ def _load_cifar(name: str, root: Path, download: bool) -> DataSplits:
         _download((fmt.url,), root / fmt.archive, fmt.md5,
                   f"put {fmt.archive} (from {fmt.url}) or its extracted folder {fmt.folder}/ in {root}")
         source = root / fmt.archive
-    train_data, train_labels = _read_cifar_files(fmt, source, fmt.train_files)
-    test_data, test_labels = _read_cifar_files(fmt, source, fmt.test_files)
+    parts = _read_cifar_files(fmt, source)
+    train_data, train_labels = _joined(parts, fmt.train_files)
+    test_data, test_labels = _joined(parts, fmt.test_files)
     return DataSplits(train_x=_cifar_tensor(train_data, fmt), train_y=torch.from_numpy(train_labels),
                       test_x=_cifar_tensor(test_data, fmt), test_y=torch.from_numpy(test_labels),
                       num_classes=fmt.num_classes, input_shape=(3, 32, 32), name=name,
