@@ -58,7 +58,7 @@ def root(
     ctx.obj = {"debug": debug}
 
 
-from . import zoo  # noqa: E402,F401  (registers the commands)
+from . import micro, zoo  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

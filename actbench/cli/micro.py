@@ -1,0 +1,149 @@
+"""`actbench micro` and `actbench env`: what an activation call costs, and on what machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import app
+
+EXIT_INTERRUPTED = 130
+
+
+@app.command()
+def micro(
+    act: list[str] = typer.Option(None, "--act", "-a", help="Activations: names, import paths, "
+                                  "expressions; repeatable, comma lists, 'all'. Default: the Mish "
+                                  "and ACON papers' set plus the common ones."),
+    impl: str = typer.Option(None, help="Implementation(s): a name, a comma list or 'all' "
+                             "(default: each activation's default)."),
+    device: list[str] = typer.Option(None, help="auto (default), cpu, cuda, cuda:N or mps."),
+    dtype: list[str] = typer.Option(None, help="float32 (default), float16, bfloat16, float64; "
+                                    "comma lists."),
+    size: list[str] = typer.Option(None, help="Flat sizes in elements (1048576, 2^20, 1M); comma "
+                                   "lists. Default: 2^16, 2^20, 2^24 and 16x10x256x256."),
+    shape: list[str] = typer.Option(None, help="Tensor shapes such as 16x10x256x256; repeatable."),
+    pass_: list[str] = typer.Option(None, "--pass", help="fwd, bwd, fwdbwd (default: all three)."),
+    threads: int = typer.Option(None, min=1, help="CPU threads (torch.set_num_threads); recorded."),
+    min_time: float = typer.Option(0.0, min=0.0, help="Least sampling time per configuration (s)."),
+    max_time: float = typer.Option(1.0, min=0.001, help="Most sampling time per configuration (s); "
+                                   "a result stopped by it is flagged noisy."),
+    target_rsd: float = typer.Option(0.02, min=0.0001, max=1.0, help="Stop when the 95 % CI of the "
+                                     "median is within this fraction of it."),
+    cold: bool = typer.Option(None, "--cold/--hot", help="Flush caches before every timed call "
+                              "(default on CUDA) or time back-to-back calls (default elsewhere)."),
+    baseline: str = typer.Option("relu", help="Activation the tables divide by."),
+    energy: bool = typer.Option(True, "--energy/--no-energy", help="CUDA: energy per call from "
+                                "NVML over a >= 1 s window per configuration."),
+    out: Path = typer.Option(None, "--out", "-o", help="CSV report (default "
+                             "reports/micro-<host>-<device>-<UTC time>.csv). An existing report is "
+                             "resumed: configurations it holds are skipped."),
+    samples: Path = typer.Option(None, help="Also write every raw sample to this CSV."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the report's path."),
+) -> None:
+    """Forward / backward latency, bandwidth against the copy roofline, memory, accuracy.
+
+    Examples: `actbench micro`, `actbench micro --act mish --impl all --size 1048576`,
+    `actbench micro --act mish,silu --device cuda --dtype float16,bfloat16`.
+    The method is described in docs/methodology.md, the columns in docs/report-format.md.
+    """
+    from ..micro.plan import make_plan
+    from ..micro.runner import Settings
+    from ..micro.session import execute, prepare
+    from ..micro.stopping import StoppingRule
+    from ..zoo.registry import lookup
+
+    plan = make_plan(act, impl=impl, devices=device, dtypes=dtype, sizes=size, shapes=shape,
+                     passes=pass_)
+    if baseline:
+        lookup(baseline)  # a typo in --baseline is an error before any measurement
+    settings = Settings(stopping=StoppingRule(target_rsd=target_rsd, min_time=min_time,
+                                              max_time=max(max_time, min_time)),
+                        cold=cold, threads=threads, energy=energy)
+    run = prepare(plan, settings, out, samples)
+    console = _console()
+    err_console = _console(stderr=True)
+    if run.skipped and not quiet:
+        err_console.print(f"resuming {run.out}: {run.skipped} configuration(s) already measured")
+    try:
+        with _progress(err_console, len(run.pending), quiet) as on_progress:
+            execute(run, on_progress)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
+                          "run the same command with --out pointing at it to resume")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if quiet:
+        typer.echo(str(run.out))
+        return
+    from ..report.micro_tables import micro_tables
+    from ..report.writer import read_rows
+
+    for table in micro_tables(read_rows(run.out), baseline):
+        console.print(table)
+    console.print(f"report: {run.out}")
+
+
+@app.command("env")
+def environment(
+    json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """The machine and software as every report records them (versions, CPU, RAM, GPUs)."""
+    import json
+
+    from rich.table import Table
+
+    from .. import env
+
+    captured = env.capture()
+    if json_output:
+        typer.echo(json.dumps(captured, indent=2, default=str))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in env.flatten(captured):
+        table.add_row(key, value)
+    _console().print(table)
+
+
+class _progress:
+    """A Rich progress bar with ETA on stderr (none when quiet or stderr is not a terminal)."""
+
+    def __init__(self, console, total: int, quiet: bool):
+        self.console, self.total = console, total
+        self.enabled = not quiet and console.is_terminal
+        self._progress = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda config, event: None
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), TimeRemainingColumn(),
+                                  console=self.console, transient=True)
+        self._progress.start()
+        task = self._progress.add_task("measuring", total=self.total)
+
+        def on_progress(config, event: str) -> None:
+            if event == "start":
+                self._progress.update(task, description=f"{config.activation.label}/{config.impl} "
+                                      f"{config.pass_} {config.shape_text}")
+            elif event == "done":
+                self._progress.advance(task)
+
+        return on_progress
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _console(stderr: bool = False):
+    """Tables keep their columns when piped: no terminal means 160 columns, not Rich's 80."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in __import__("os").environ:
+        console = Console(stderr=stderr, width=160)
+    return console

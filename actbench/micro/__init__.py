@@ -1,0 +1,1 @@
+"""Micro benchmarks: what one activation call costs in time, memory and accuracy."""

@@ -1,0 +1,110 @@
+"""How far an implementation at a dtype is from the float64 result, and whether it stays finite.
+
+The reference is the same activation with the same parameters, computed in float64 on the CPU by
+its `formula` implementation (the plain PyTorch expression; `native` where there is no formula).
+The probe covers [-20, 20] densely plus standard-normal values, so tails and the
+region around 0 both count. Relative errors are taken where |reference| >= the dtype's
+resolution (`eps`); near-zero outputs are judged by the absolute error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .plan import Config
+from .workload import build_module, grad_inputs, torch_dtype
+
+PROBE_POINTS = 4096
+FINITE_PROBE_FLOAT32 = 1e4
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    max_abs_err: float
+    max_rel_err: float
+    grad_max_abs_err: float
+    grad_max_rel_err: float
+    finite: bool
+
+
+def probe_tensor(shape_tail: tuple[int, ...] | None) -> torch.Tensor:
+    """float64 probe values; laid out as (2, C, L) for channel-wise activations."""
+    generator = torch.Generator().manual_seed(7)
+    values = torch.cat([torch.linspace(-20, 20, PROBE_POINTS, dtype=torch.float64),
+                        torch.randn(PROBE_POINTS, generator=generator, dtype=torch.float64)])
+    if shape_tail is None:
+        return values
+    channels = shape_tail[0]
+    length = max(values.numel() // (2 * channels), 1)
+    values = values[: 2 * channels * length]
+    if values.numel() < 2 * channels * length:  # very wide layers: repeat the probe
+        values = values.repeat(2 * channels * length // values.numel() + 1)[: 2 * channels * length]
+    return values.view(2, channels, length)
+
+
+def _reference_module(config: Config, measured: nn.Module) -> nn.Module:
+    spec = config.activation.spec
+    impl = next((name for name in ("formula", "native") if name in spec.builders), config.impl)
+    channels = config.shape[1] if spec.channelwise else None
+    reference = spec.build(impl=impl, channels=channels, seed=0).to(torch.float64).train()
+    try:
+        state = {key: value.detach().to("cpu", torch.float64)
+                 for key, value in measured.state_dict().items()}
+        reference.load_state_dict(state)
+    except (RuntimeError, KeyError):
+        pass  # different parameter layout: both were built from seed 0 anyway
+    return reference
+
+
+def _errors(result: torch.Tensor, reference: torch.Tensor, eps: float) -> tuple[float, float]:
+    diff = (result.to(torch.float64).cpu() - reference).abs()
+    magnitude = reference.abs()
+    relevant = magnitude >= eps
+    rel = (diff[relevant] / magnitude[relevant]).max().item() if relevant.any() else 0.0
+    return diff.max().item(), rel
+
+
+def measure_accuracy(config: Config, module: nn.Module) -> Accuracy:
+    dtype = torch_dtype(config.dtype)
+    spec = config.activation.spec
+    x64 = probe_tensor(config.shape[1:2] if spec.channelwise else None)
+    g64 = torch.randn(x64.shape, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    # round the probe to the dtype first, so the reference sees exactly the measured inputs
+    x64 = x64.to(dtype).to(torch.float64)
+    g64 = g64.to(dtype).to(torch.float64)
+
+    reference = _reference_module(config, module)
+    x_ref = x64.clone().requires_grad_(True)
+    y_ref = reference(x_ref)
+    (dx_ref,) = torch.autograd.grad(y_ref, x_ref, g64)
+
+    x = x64.to(device=config.device, dtype=dtype).requires_grad_(True)
+    y = module(x)
+    (dx,) = torch.autograd.grad(y, x, g64.to(device=config.device, dtype=dtype))
+
+    eps = torch.finfo(dtype).eps
+    abs_err, rel_err = _errors(y.detach(), y_ref.detach(), eps)
+    grad_abs, grad_rel = _errors(dx, dx_ref, eps)
+    return Accuracy(abs_err, rel_err, grad_abs, grad_rel, finite_at_extremes(config, module))
+
+
+def extreme_values(dtype: torch.dtype) -> list[float]:
+    """±1e4 in float32 (the documented probe), ±0.9 of the largest finite value otherwise."""
+    big = FINITE_PROBE_FLOAT32 if dtype == torch.float32 else 0.9 * torch.finfo(dtype).max
+    return [-big, -1e2, -1.0, 0.0, 1.0, 1e2, big]
+
+
+def finite_at_extremes(config: Config, module: nn.Module) -> bool:
+    dtype = torch_dtype(config.dtype)
+    values = torch.tensor(extreme_values(dtype), dtype=torch.float64)
+    if config.activation.spec.channelwise:
+        channels = config.shape[1]
+        values = values.repeat(2 * channels, 1).view(2, channels, -1)
+    x = values.to(device=config.device, dtype=dtype).requires_grad_(True)
+    y = module(x)
+    inputs = grad_inputs(module, x)
+    grads = torch.autograd.grad(y, inputs, torch.ones_like(y))
+    return bool(torch.isfinite(y).all()) and all(bool(torch.isfinite(g).all()) for g in grads)

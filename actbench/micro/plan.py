@@ -1,0 +1,217 @@
+"""From command-line options to the list of configurations to measure, validated up front.
+
+Every mistake (unknown activation, bad size, CUDA asked for but absent, ...) is raised here,
+before the first measurement starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from math import prod
+
+from ..errors import ActbenchError, UnknownNameError
+from ..zoo.registry import ActivationSpec, lookup
+
+DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "silu", "swish", "gelu", "mish", "acon_c", "meta_acon",
+                       "hardswish", "elu")
+DEFAULT_SIZES = (2**16, 2**20, 2**24)
+# the layout of the published mish-cuda and PyTorch Mish tables
+DEFAULT_SHAPES = ((16, 10, 256, 256),)
+PASSES = ("fwd", "bwd", "fwdbwd")
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+# channel-wise activations need (N, C, ...): a flat size N is laid out as (4, 64, N / 256)
+CHANNELWISE_BATCH, CHANNELWISE_CHANNELS = 4, 64
+
+
+@dataclass(frozen=True)
+class ActivationChoice:
+    label: str  # as the user wrote it (the report's `activation` column)
+    spec: ActivationSpec
+
+
+@dataclass(frozen=True)
+class Config:
+    """One measurement: an activation implementation, a tensor, a pass, on a device."""
+
+    activation: ActivationChoice
+    impl: str
+    device: str
+    dtype: str
+    shape: tuple[int, ...]
+    pass_: str
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape)
+
+    @property
+    def shape_text(self) -> str:
+        return "x".join(map(str, self.shape))
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Matches report.schema.MICRO_KEY; used to skip what a report already holds."""
+        return (self.activation.label, self.impl, self.device, self.dtype, self.shape_text, self.pass_)
+
+    @property
+    def group(self) -> tuple[str, str, int]:
+        """Configurations of one group share one input tensor and are measured interleaved."""
+        return (self.device, self.dtype, self.numel)
+
+
+@dataclass
+class Plan:
+    configs: list[Config] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Repeatable options that also take comma lists: ['a,b', 'c'] -> ['a', 'b', 'c']."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+def parse_size(text: str) -> int:
+    """'1048576', '2^20', '2**20' or '1M' (binary multiples K/M/G) -> elements."""
+    cleaned = text.strip().replace("**", "^")
+    match = re.fullmatch(r"(\d+)\^(\d+)", cleaned)
+    try:
+        if match:
+            value = int(match.group(1)) ** int(match.group(2))
+        elif cleaned[-1:].upper() in "KMG" and cleaned[:-1].isdigit():
+            value = int(cleaned[:-1]) * 1024 ** ("KMG".index(cleaned[-1].upper()) + 1)
+        else:
+            value = int(cleaned)
+    except ValueError:
+        raise ActbenchError(f"size '{text}' is not a number of elements; expected e.g. 1048576, "
+                            "2^20 or 1M") from None
+    if value <= 0:
+        raise ActbenchError(f"size {text} must be a positive number of elements")
+    return value
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    parts = text.lower().replace("(", "").replace(")", "").replace(",", "x").split("x")
+    try:
+        shape = tuple(int(part) for part in parts if part.strip() != "")
+    except ValueError:
+        shape = ()
+    if not shape or len(shape) != len([p for p in parts if p.strip()]) or min(shape) <= 0:
+        raise ActbenchError(f"shape '{text}' is malformed; expected positive integers joined by x, "
+                            "e.g. 16x10x256x256")
+    return shape
+
+
+def resolve_device(text: str) -> str:
+    """'auto' -> cuda / mps / cpu; 'cuda' and 'cuda:N' are checked against what torch sees."""
+    import torch
+
+    name = text.strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda:0"
+        if _mps_available():
+            return "mps"
+        return "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "mps":
+        if not _mps_available():
+            raise ActbenchError("MPS is not available on this machine (it needs Apple silicon and a "
+                                "torch build with MPS)")
+        return "mps"
+    match = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if not match:
+        raise ActbenchError(f"unknown device '{text}'; expected auto, cpu, cuda, cuda:N or mps")
+    if not torch.cuda.is_available():
+        built = torch.version.cuda is not None
+        why = ("no CUDA device or driver was found" if built
+               else f"this torch build ({torch.__version__}) was built without CUDA")
+        raise ActbenchError(f"CUDA is not available: {why}; use --device cpu")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise ActbenchError(f"device cuda:{index} does not exist; this machine has "
+                            f"{torch.cuda.device_count()} CUDA device(s)")
+    return f"cuda:{index}"
+
+
+def _mps_available() -> bool:
+    import torch
+
+    try:
+        return bool(torch.backends.mps.is_available())
+    except AttributeError:
+        return False
+
+
+def layout(spec: ActivationSpec, size: int) -> tuple[int, ...] | None:
+    """The tensor shape a flat size becomes for `spec`; None where it cannot be laid out."""
+    if not spec.channelwise:
+        return (size,)
+    per = CHANNELWISE_BATCH * CHANNELWISE_CHANNELS
+    if size % per:
+        return None
+    return (CHANNELWISE_BATCH, CHANNELWISE_CHANNELS, size // per)
+
+
+def make_plan(activations: list[str] | None = None, impl: str | None = None,
+              devices: list[str] | None = None, dtypes: list[str] | None = None,
+              sizes: list[str] | None = None, shapes: list[str] | None = None,
+              passes: list[str] | None = None) -> Plan:
+    """Expand the options into configurations (activation x impl x device x dtype x shape x pass)."""
+    labels = split_list(activations) or list(DEFAULT_ACTIVATIONS)
+    if "all" in [label.lower() for label in labels]:
+        from ..zoo.registry import names
+
+        labels = [label for label in labels if label.lower() != "all"] + names()
+    choices = [ActivationChoice(label, lookup(label)) for label in dict.fromkeys(labels)]
+
+    impl_names = [name.lower() for name in split_list([impl] if impl else None)]
+    known_impls = sorted({name for choice in choices for name in choice.spec.implementations})
+    for name in impl_names:
+        if name != "all" and name not in known_impls:
+            raise UnknownNameError("implementation", name, known_impls)
+    impls_by_choice: list[tuple[ActivationChoice, list[str]]] = []
+    for choice in choices:
+        available = choice.spec.implementations
+        if "all" in impl_names:
+            selected = available
+        else:  # an implementation this activation lacks (memeff for relu): measure its default
+            selected = [name for name in impl_names if name in available] or [choice.spec.default_impl]
+        impls_by_choice.append((choice, selected))
+
+    device_names = list(dict.fromkeys(resolve_device(d) for d in (split_list(devices) or ["auto"])))
+
+    dtype_names = [d.lower() for d in split_list(dtypes)] or ["float32"]
+    for name in dtype_names:
+        if name not in DTYPES:
+            raise UnknownNameError("dtype", name, DTYPES)
+    dtype_names = list(dict.fromkeys(dtype_names))
+
+    size_values = [parse_size(s) for s in split_list(sizes)]
+    shape_values = [parse_shape(s) for s in (shapes or [])]
+    if not size_values and not shape_values:
+        size_values, shape_values = list(DEFAULT_SIZES), list(DEFAULT_SHAPES)
+
+    pass_names = [p.lower() for p in split_list(passes)] or list(PASSES)
+    for name in pass_names:
+        if name not in PASSES:
+            raise UnknownNameError("pass", name, PASSES)
+    pass_names = list(dict.fromkeys(pass_names))
+
+    tensors = [(size, None) for size in size_values] + [(None, shape) for shape in shape_values]
+    plan = Plan(devices=device_names)
+    for device in device_names:
+        for dtype in dtype_names:
+            for size, shape in tensors:
+                for choice, selected in impls_by_choice:
+                    # a size that cannot be laid out stays flat and is reported as unsupported
+                    config_shape = shape or layout(choice.spec, size) or (size,)
+                    for impl_name in selected:
+                        for pass_name in pass_names:
+                            plan.configs.append(Config(choice, impl_name, device, dtype,
+                                                       config_shape, pass_name))
+    return plan

@@ -1,0 +1,88 @@
+"""One `actbench micro` run: plan, report files, resume, and the runner, wired together.
+
+The report is opened before the first measurement and every finished configuration is appended
+at once; pointing `out` at an existing report skips the configurations it already holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import env
+from ..report.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
+from ..report.writer import (ReportWriter, check_writable, completed_keys, utc_stamp,
+                             write_sidecar)
+from .plan import Config, Plan
+from .runner import Runner, Settings
+
+
+@dataclass
+class MicroRun:
+    plan: Plan
+    settings: Settings
+    out: Path
+    samples_out: Path | None = None
+    skipped: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[Config]:
+        done = completed_keys(self.out, MICRO_KEY)
+        return [config for config in self.plan.configs if config.key not in done]
+
+
+def default_report_path(devices: list[str], folder: Path = Path("reports")) -> Path:
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(env.capture_host()))
+    device = "+".join(d.replace(":", "") for d in devices)
+    return folder / f"micro-{host}-{device}-{utc_stamp()}.csv"
+
+
+def prepare(plan: Plan, settings: Settings, out: Path | None = None,
+            samples_out: Path | None = None) -> MicroRun:
+    """Check the output paths (before any measurement) and work out what is left to do."""
+    out = Path(out) if out is not None else default_report_path(plan.devices)
+    check_writable(out)
+    if samples_out is not None:
+        check_writable(Path(samples_out))
+    run = MicroRun(plan, settings, out, Path(samples_out) if samples_out else None)
+    run.skipped = len(plan.configs) - len(run.pending)
+    return run
+
+
+def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | None = None) -> None:
+    """Measure what is pending; rows reach the report (and `run.rows`) as each one finishes."""
+    pending = run.pending
+    environment = env.capture()
+    write_sidecar(run.out, {"kind": "micro", "environment": environment,
+                            "settings": _settings_dict(run.settings),
+                            "configurations": [dict(zip(MICRO_KEY, c.key)) for c in run.plan.configs]})
+    key_columns = env.key_columns(environment)
+    with ReportWriter(run.out, MICRO_COLUMNS) as writer:
+        samples_writer = ReportWriter(run.samples_out, MICRO_SAMPLE_COLUMNS) if run.samples_out else None
+
+        def emit(row: dict[str, Any]) -> None:
+            writer.write(row)
+            run.rows.append(row)
+
+        def emit_samples(config: Config, samples: list[float], calls: int) -> None:
+            for index, seconds in enumerate(samples):
+                samples_writer.write({**dict(zip(MICRO_KEY, config.key)), "sample": index,
+                                      "seconds_per_call": seconds, "calls": calls})
+
+        try:
+            Runner(run.settings, key_columns, emit, emit_samples if samples_writer else None,
+                   on_progress).run(pending)
+        finally:
+            if samples_writer is not None:
+                samples_writer.close()
+
+
+def _settings_dict(settings: Settings) -> dict[str, Any]:
+    return {"target_rsd": settings.stopping.target_rsd, "min_samples": settings.stopping.min_samples,
+            "min_time_s": settings.stopping.min_time, "max_time_s": settings.stopping.max_time,
+            "warmup_min_s": settings.warmup.min_time, "warmup_max_s": settings.warmup.max_time,
+            "cold": settings.cold, "threads": settings.threads, "energy": settings.energy}

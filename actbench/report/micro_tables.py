@@ -1,0 +1,96 @@
+"""Micro results as Rich tables: one per (device, dtype, shape, pass), fastest median highlighted."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.table import Table
+
+Row = Mapping[str, Any]
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.3f} s"
+
+
+def format_bytes(count: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count:.0f} B"
+
+
+def _number(row: Row, column: str) -> float | None:
+    value = row.get(column)
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def group_rows(rows: Iterable[Row]) -> dict[tuple[str, str, str, str], list[Row]]:
+    groups: dict[tuple[str, str, str, str], list[Row]] = {}
+    for row in rows:
+        key = (str(row["device"]), str(row["dtype"]), str(row["shape"]), str(row["pass"]))
+        groups.setdefault(key, []).append(row)
+    return groups
+
+
+def baseline_median(rows: list[Row], baseline: str | None) -> float | None:
+    """The baseline activation's median in a group (its first measured implementation)."""
+    if not baseline:
+        return None
+    for row in rows:
+        if str(row["activation"]).lower() == baseline.lower():
+            median = _number(row, "median_s")
+            if median is not None:
+                return median
+    return None
+
+
+def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str | None) -> Table:
+    device, dtype, shape, pass_ = key
+    table = Table(title=f"{pass_} · {shape} · {dtype} · {device}", title_justify="left")
+    for header, justify in (("activation", "left"), ("impl", "left"), ("median", "right"),
+                            ("IQR %", "right"), (f"vs {baseline}" if baseline else "ratio", "right"),
+                            ("GB/s", "right"), ("roofline", "right"), ("saved", "right"),
+                            ("peak", "right"), ("flags", "left")):
+        table.add_column(header, justify=justify)
+    reference = baseline_median(rows, baseline)
+    medians = [m for m in (_number(r, "median_s") for r in rows) if m is not None]
+    best = min(medians) if medians else None
+    for row in sorted(rows, key=lambda r: _number(r, "median_s") or math.inf):
+        median = _number(row, "median_s")
+        median_text = format_seconds(median) if median is not None else "—"
+        if median is not None and median == best:
+            median_text = f"[bold green]{median_text}[/]"
+        iqr = _number(row, "iqr_pct")
+        ratio = f"{median / reference:.2f}x" if median is not None and reference else ""
+        gbps = _number(row, "gbps")
+        roofline = _number(row, "roofline_frac")
+        saved = _number(row, "saved_x_input")
+        peak = _number(row, "peak_bytes")
+        flags = str(row.get("flags") or "")
+        if row.get("message"):
+            flags = f"{flags}: {row['message']}"[:60]
+        table.add_row(str(row["activation"]), str(row["impl"]), median_text,
+                      f"{iqr:.1f}" if iqr is not None else "",
+                      ratio, f"{gbps:.1f}" if gbps is not None else "",
+                      f"{100 * roofline:.0f} %" if roofline is not None else "",
+                      f"{saved:.2f}x" if saved is not None else "",
+                      format_bytes(peak) if peak is not None else "",
+                      f"[yellow]{flags}[/]" if flags else "")
+    return table
+
+
+def micro_tables(rows: Iterable[Row], baseline: str | None) -> list[Table]:
+    return [micro_table(key, group, baseline) for key, group in group_rows(rows).items()]

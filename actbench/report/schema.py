@@ -1,0 +1,42 @@
+"""The report columns, in one place: writers write these, readers check them, docs describe them.
+
+Every report row carries `kind` and `schema_version`; bump the version when a column changes
+meaning or disappears (adding a column at the end is compatible).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+ENV_COLUMNS = ("host", "cpu", "gpu", "torch_version", "actbench_version")
+
+MICRO_KEY = ("activation", "impl", "device", "dtype", "shape", "pass")
+
+MICRO_COLUMNS = (
+    "kind", "schema_version", "timestamp_utc", *MICRO_KEY, "numel", "threads", "timer",
+    "status", "message", "flags",
+    # timing (seconds per call)
+    "samples", "calls_per_sample", "median_s", "mean_s", "min_s", "q1_s", "q3_s", "iqr_pct",
+    "ci_low_s", "ci_high_s", "ci_rel_halfwidth", "warmup_s", "sampling_s", "converged",
+    # roofline
+    "min_bytes", "gbps", "copy_gbps", "roofline_frac", "peak_gbps", "fits_l2",
+    # memory
+    "saved_bytes", "saved_x_input", "peak_bytes",
+    # accuracy against float64
+    "max_abs_err", "max_rel_err", "grad_max_abs_err", "grad_max_rel_err", "finite",
+    # GPU health and energy
+    "sm_clock_mhz", "mem_clock_mhz", "throttled", "throttle_reasons", "energy_j_per_call",
+    *ENV_COLUMNS,
+)
+
+MICRO_SAMPLE_COLUMNS = (*MICRO_KEY, "sample", "seconds_per_call", "calls")
+
+COLUMNS = {"micro": MICRO_COLUMNS}
+
+
+def blank_row(kind: str) -> dict[str, object]:
+    """A row of `kind` with every column present and empty."""
+    row: dict[str, object] = dict.fromkeys(COLUMNS[kind], "")
+    row["kind"] = kind
+    row["schema_version"] = SCHEMA_VERSION
+    return row

@@ -1,0 +1,141 @@
+"""Crash-safe report files: rows appended and fsync'ed one at a time, plus a JSON sidecar.
+
+A report is written as results arrive so that Ctrl-C, a crash or a killed process keeps every row
+that finished; re-opening an existing report appends to it (after checking its header), which is
+how commands resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import ActbenchError
+
+
+def utc_stamp() -> str:
+    """A timestamp safe in file names: 20261123T193100Z."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sidecar_path(report: Path) -> Path:
+    return report.with_suffix(".json")
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any measurement when the report cannot be written."""
+    path = Path(path)
+    if path.exists() and path.is_dir():
+        raise ActbenchError(f"output path {path} is a directory; expected a file name such as "
+                            f"{path / 'report.csv'}")
+    if path.suffix.lower() != ".csv":
+        raise ActbenchError(f"output path {path} must end in .csv")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ActbenchError(f"cannot create the folder {parent} for {path.name}: "
+                            f"{error.strerror or error}") from None
+    target = path if path.exists() else parent
+    if not os.access(target, os.W_OK):
+        raise ActbenchError(f"cannot write {path}: permission denied")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+class ReportWriter:
+    """Append rows with a fixed set of columns; each row is on disk when `write` returns."""
+
+    def __init__(self, path: Path, columns: Sequence[str]):
+        self.path = Path(path)
+        self.columns = tuple(columns)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existing = self.path.exists() and self.path.stat().st_size > 0
+        if existing:
+            header = read_header(self.path)
+            if header != list(self.columns):
+                raise ActbenchError(f"{self.path} has different columns than this version of "
+                                    "actbench writes; choose a new --out file")
+            _repair_last_line(self.path)
+        self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
+        if not existing:
+            self._writer.writeheader()
+            self._sync()
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        self._writer.writerow({column: _cell(row.get(column)) for column in self.columns})
+        self._sync()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _repair_last_line(path: Path) -> None:
+    """Drop a partly written last line (a process killed mid-write) so appending stays valid."""
+    with open(path, "rb+") as handle:
+        data = handle.read()
+        if data and not data.endswith(b"\n"):
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """All complete rows of a report as strings (readers convert what they need)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        text = handle.read()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(text.splitlines()))
+
+
+def completed_keys(path: Path, key: Iterable[str]) -> set[tuple[str, ...]]:
+    """Keys of rows already in a report: what a resumed command skips."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    key = tuple(key)
+    return {tuple(row.get(column, "") for column in key) for row in read_rows(path)}
+
+
+def write_sidecar(report: Path, content: Mapping[str, Any]) -> Path:
+    """The JSON sidecar (same stem): full environment and resolved configuration."""
+    path = sidecar_path(Path(report))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(content, indent=2, default=str, sort_keys=False) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)
+    return path
