@@ -94,12 +94,12 @@ def parse_size(text: str) -> int:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    parts = text.lower().replace("(", "").replace(")", "").replace(",", "x").split("x")
+    parts = text.lower().replace("(", "").replace(")", "").replace(" ", "").rstrip(",")
     try:
-        shape = tuple(int(part) for part in parts if part.strip() != "")
+        shape = tuple(int(part) for part in parts.replace(",", "x").split("x"))
     except ValueError:
         shape = ()
-    if not shape or len(shape) != len([p for p in parts if p.strip()]) or min(shape) <= 0:
+    if not shape or min(shape) <= 0:
         raise ActbenchError(f"shape '{text}' is malformed; expected positive integers joined by x, "
                             "e.g. 16x10x256x256")
     return shape

@@ -1,8 +1,8 @@
 """Measure a plan: configurations grouped by tensor, sampled in interleaved rounds, one row each.
 
 Configurations that share (device, dtype, number of elements) form a group: they share one input
-and one upstream gradient, allocated once, and are sampled round-robin (a slice of about
-20 ms each per round) so drift (clocks, heat, other processes) hits all of them alike. A configuration leaves
+and one upstream gradient, allocated once, and are sampled round-robin (a slice of a few
+samples each per round) so drift (clocks, heat, other processes) hits all of them alike. A configuration leaves
 the rounds when its stopping rule is met; its row is handed to `emit` at once, so a report keeps
 every finished row whatever happens later. Groups run one after another to bound memory.
 """
@@ -25,11 +25,11 @@ from .accuracy import Accuracy, measure_accuracy
 from .memory import peak_bytes, saved_bytes
 from .plan import Config
 from .stopping import SampleSeries, StoppingRule, WarmupRule
-from .timers import WallClockTimer, calls_per_sample, cpu_cache_flusher, mps_synchronize
+from .timers import TARGET_SAMPLE_S, WallClockTimer, calls_per_sample, cpu_cache_flusher, mps_synchronize
 from .workload import copy_call, make_input, make_workload
 
 Row = dict[str, Any]
-SLICE_S = 0.02  # each configuration's turn in a round
+SLICE_S, SLICE_SAMPLES = 0.02, 5  # each configuration's turn in a round
 
 
 @dataclass
@@ -163,22 +163,25 @@ class Runner:
 
     # -- sampling -----------------------------------------------------------------------------
     def _take_slice(self, item: _Series, timer) -> None:
-        """Samples for about SLICE_S seconds (at least one): fast and slow configurations then
-        advance at the same pace through the rounds."""
+        """Up to SLICE_SAMPLES samples or SLICE_S seconds: fast and slow configurations then
+        advance at a similar pace through the rounds."""
         started = time.perf_counter()
-        while not item.series.finished:
+        for _ in range(SLICE_SAMPLES):
             self._take_sample(item, timer)
-            if time.perf_counter() - started >= SLICE_S:
+            if item.series.finished or time.perf_counter() - started >= SLICE_S:
                 break
 
     def _take_sample(self, item: _Series, timer) -> None:
-        if item.series.warm and not item.first_sample_at:
+        series = item.series
+        if series.warm and not item.first_sample_at:
             # warm-up done: size samples from the settled warm-up median
-            item.calls = calls_per_sample(summarize(item.series.warmup_samples).median)
+            item.calls = calls_per_sample(summarize(series.warmup_samples).median)
             item.first_sample_at = time.perf_counter()
         started = time.perf_counter()
         seconds = timer.measure(item.call, item.calls)
-        item.series.add(seconds, time.perf_counter() - started)
+        series.add(seconds, time.perf_counter() - started)
+        if not series.warm and seconds * item.calls < TARGET_SAMPLE_S / 2:
+            item.calls = calls_per_sample(seconds)  # warm up in samples of useful length too
 
     # -- results ------------------------------------------------------------------------------
     def _finish(self, item: _Series, timer, copy_series: _Series | None, copy_bytes: int) -> None:
