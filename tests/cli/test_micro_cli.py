@@ -1,0 +1,138 @@
+"""`actbench micro` and `actbench env` end to end at tiny sizes, bad inputs, interrupt and resume."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from actbench.report.schema import MICRO_COLUMNS
+
+TINY = ["--size", "256", "--max-time", "0.05", "--device", "cpu"]
+
+
+def read(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_micro_writes_the_documented_columns_and_prints_tables(run_cli, tmp_path):
+    out = tmp_path / "r.csv"
+    result = run_cli("micro", "--act", "mish,relu", "--pass", "fwd", *TINY, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with open(out, newline="") as handle:
+        assert next(csv.reader(handle)) == list(MICRO_COLUMNS)
+    rows = read(out)
+    assert {(r["activation"], r["pass"]) for r in rows} == {("mish", "fwd"), ("relu", "fwd")}
+    assert all(r["kind"] == "micro" and r["schema_version"] == "1" for r in rows)
+    assert "fwd · 256 · float32 · cpu" in result.output
+    assert "x" in result.output and "report:" in result.output  # the ratio column, e.g. 1.52x
+    sidecar = out.with_suffix(".json")
+    assert '"environment"' in sidecar.read_text()
+
+
+def test_mish_impl_all_shows_saved_multiples(run_cli, tmp_path):
+    out = tmp_path / "r.csv"
+    result = run_cli("micro", "--act", "mish", "--impl", "all", "--pass", "fwd", *TINY,
+                     "--out", str(out))
+    assert result.exit_code == 0, result.output
+    saved = {r["impl"]: float(r["saved_x_input"]) for r in read(out)}
+    assert saved == {"native": 1.0, "formula": 2.0, "memeff": 1.0, "compiled": 1.0}
+
+
+def test_quiet_prints_only_the_path(run_cli, tmp_path):
+    out = tmp_path / "q.csv"
+    result = run_cli("micro", "--act", "relu", "--pass", "fwd", *TINY, "--out", str(out), "--quiet")
+    assert result.exit_code == 0
+    assert result.output.strip() == str(out)
+
+
+def test_samples_file_holds_raw_samples(run_cli, tmp_path):
+    out, samples = tmp_path / "r.csv", tmp_path / "s.csv"
+    result = run_cli("micro", "--act", "relu", "--pass", "fwd", *TINY, "--out", str(out),
+                     "--samples", str(samples), "-q")
+    assert result.exit_code == 0
+    rows = read(samples)
+    assert len(rows) == int(read(out)[0]["samples"])
+    assert all(float(r["seconds_per_call"]) > 0 for r in rows)
+
+
+def test_rerun_on_the_same_report_resumes(run_cli, tmp_path):
+    out = tmp_path / "r.csv"
+    assert run_cli("micro", "--act", "relu", "--pass", "fwd", *TINY, "--out", str(out), "-q").exit_code == 0
+    result = run_cli("micro", "--act", "relu,silu", "--pass", "fwd", *TINY, "--out", str(out))
+    assert result.exit_code == 0
+    assert "1 configuration(s) already measured" in result.output
+    assert sorted(r["activation"] for r in read(out)) == ["relu", "silu"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "cuda"], "CUDA is not available"),
+    (["--size", "0"], "size 0 must be a positive"),
+    (["--size", "-3"], "must be a positive"),
+    (["--shape", "16xx4"], "shape '16xx4' is malformed"),
+    (["--dtype", "float8"], "unknown dtype 'float8'"),
+    (["--act", "mihs"], "mish"),
+    (["--impl", "turbo"], "unknown implementation 'turbo'"),
+    (["--pass", "forward"], "unknown pass"),
+    (["--baseline", "rleu"], "relu"),
+    (["--out", "/proc/nope/r.csv"], "cannot"),
+    (["--out", "report.txt"], "must end in .csv"),
+])
+def test_bad_inputs_exit_2_with_one_line(run_cli, args, message):
+    result = run_cli("micro", "--act", "relu", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+
+
+def test_env_prints_the_environment(run_cli):
+    result = run_cli("env")
+    assert result.exit_code == 0
+    for key in ("actbench", "python", "torch", "cpu", "ram_bytes"):
+        assert key in result.output
+    result = run_cli("env", "--json")
+    assert '"torch"' in result.output
+
+
+def test_killed_run_keeps_finished_rows_and_resumes(tmp_path):
+    out = tmp_path / "r.csv"
+    command = [sys.executable, "-m", "actbench", "micro", "--act", "relu,silu,gelu,elu,mish,selu",
+               "--pass", "fwd,bwd", "--size", "512", "--min-time", "0.3", "--max-time", "0.3",
+               "--device", "cpu", "--out", str(out), "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(read(out)) < 1):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = read(out)
+    assert 1 <= len(finished) < 12
+    assert all(r["median_s"] for r in finished)  # every kept row is whole
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    rows = read(out)
+    keys = [(r["activation"], r["pass"]) for r in rows]
+    assert len(keys) == 12 and len(set(keys)) == 12
+
+
+def test_ctrl_c_exits_130_and_says_where_the_report_is(tmp_path):
+    out = tmp_path / "r.csv"
+    command = [sys.executable, "-m", "actbench", "micro", "--act", "relu,silu,gelu,elu",
+               "--pass", "fwd", "--size", "512", "--min-time", "0.5", "--max-time", "0.5",
+               "--device", "cpu", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(read(out)) < 1):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert str(out) in stderr.replace("\n", "") and "resume" in stderr
