@@ -282,8 +282,8 @@ def _list_of(item: Check, *, min_length: int = 0, max_length: int | None = None,
         if increasing:
             for i in range(1, len(items)):
                 if items[i] <= items[i - 1]:
-                    raise _Invalid(problems=[(f"[{i}]", f"expected values in increasing order, "
-                                                        f"got {_show(items[i])} after {_show(items[i - 1])}")])
+                    message = f"expected values in increasing order, got {_show(items[i])} after {items[i - 1]}"
+                    raise _Invalid(problems=[(f"[{i}]", message)])
         return items
 
     check.what = what
@@ -653,7 +653,8 @@ def _baseline(raw: object, entries: list[ActivationEntry], problems: list[Proble
     if raw is None:
         return None
     if not isinstance(raw, str) or not raw.strip():
-        problems.append(("baseline", f"expected the name or label of one of the activations, got {_show(raw)}"))
+        problems.append(("baseline", f"expected the name or label of one of the activations, "
+                                     f"got {_show(raw)}"))
         return None
     labels = [entry.label for entry in entries]
     if raw.strip() in labels:
@@ -916,8 +917,8 @@ def _read_yaml(path: Path) -> tuple[object, list[str]]:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         context = getattr(error, "context", None)
-        raise SuiteError([f"{label}: {where}invalid YAML: {problem}" + (f" ({context})" if context else "")]) \
-            from None
+        context = f" ({context})" if context else ""
+        raise SuiteError([f"{label}: {where}invalid YAML: {problem}{context}"]) from None
     return document, [f"{label}: {problem}" for problem in duplicates]
 
 
@@ -968,8 +969,8 @@ def suite_from_dict(document: object, *, source: str = "suite", path: Path | Non
     if document is None:
         raise SuiteError([f"{source}: the suite is empty; expected a mapping with at least 'activations'"])
     if not isinstance(document, Mapping):
-        raise SuiteError([f"{source}: top level: expected a mapping of suite keys ({', '.join(TOP_LEVEL_KEYS)}), "
-                          f"got {_show(document)}"])
+        raise SuiteError([f"{source}: top level: expected a mapping of suite keys "
+                          f"({', '.join(TOP_LEVEL_KEYS)}), got {_show(document)}"])
     document = copy.deepcopy(dict(document))
     origin: dict[str, str] = {}  # key path -> the override that set it
     problems: list[str] = []
@@ -1015,8 +1016,9 @@ def suite_from_dict(document: object, *, source: str = "suite", path: Path | Non
     if problems:
         raise SuiteError(problems)
     config, _ = resolve_config(sections)
-    sweep = {key: [_get_dotted(resolve_config(_with_point(sections, {key: value}))[0], key) for value in values]
-             for key, values in sweep.items()}  # as normalised (1e-3 written as text becomes 0.001)
+    # the sweep's values as normalised (1e-3 written as text becomes 0.001)
+    sweep = {key: [_get_dotted(resolve_config(_with_point(sections, {key: value}))[0], key)
+                   for value in values] for key, values in sweep.items()}
     return Suite(name=name, path=path, description=description, config=config, activations=entries,
                  seeds=seed_list, baseline=baseline, sweep=sweep, sections=sections)
 

@@ -319,7 +319,8 @@ def reference_hash(config: dict, activation: dict, seed: int) -> str:
 
 
 def test_hash_follows_its_documented_definition():
-    run = suite_from_dict({"activations": [{"name": "acon_c", "params": {"beta": 2.0}}], "seeds": [5]}).runs()[0]
+    suite = suite_from_dict({"activations": [{"name": "acon_c", "params": {"beta": 2.0}}], "seeds": [5]})
+    run = suite.runs()[0]
     assert run.config_hash == reference_hash(
         run.config, {"name": "acon_c", "impl": "formula", "params": {"beta": 2.0}}, 5)
 
@@ -445,7 +446,8 @@ def test_the_shipped_suites_are_the_promised_ones():
                       ("schedulers", "schedule.name"), ("mixup", "train.mixup")):
         assert list(load_suite(name).sweep) == [key], name
     assert load_suite("noise").config["eval"]["noise"]
-    assert load_suite("depth").sweep["model.depth"][0] == 5 and load_suite("depth").sweep["model.depth"][-1] == 25
+    depths = load_suite("depth").sweep["model.depth"]
+    assert depths[0] == 5 and depths[-1] == 25
 
 
 def test_resolved_is_plain_data():
