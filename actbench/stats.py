@@ -6,6 +6,7 @@ Each function's docstring names the definition it uses, so a reader can check it
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ class Summary:
         return (self.ci_high - self.ci_low) / 2 / self.median if self.median else math.inf
 
 
+@lru_cache(maxsize=4096)
 def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
     """0-based ranks (lo, hi) of the order statistics bounding the median's distribution-free CI.
 
@@ -53,11 +55,19 @@ def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
 
     if n < 1:
         raise ValueError("need at least one sample")
-    # [x_(lo), x_(hi)] (0-based) holds the median iff lo + 1 <= B <= hi, B ~ Binomial(n, 1/2)
-    for lo in range((n - 1) // 2, -1, -1):
-        hi = n - 1 - lo
-        if binom.cdf(hi, n, 0.5) - binom.cdf(lo, n, 0.5) >= confidence:
-            return lo, hi
+
+    def covers(lo: int) -> bool:  # [x_(lo), x_(n-1-lo)] holds the median iff lo < B <= n-1-lo
+        return lo >= 0 and binom.cdf(n - 1 - lo, n, 0.5) - binom.cdf(lo, n, 0.5) >= confidence
+
+    lo = min(max(int(binom.ppf((1 - confidence) / 2, n, 0.5)) - 1, 0), (n - 1) // 2)
+    while lo > 0 and not covers(lo):
+        lo -= 1
+    while lo + 1 <= (n - 1) // 2 and covers(lo + 1):
+        lo += 1
+    if not covers(lo):
+        lo = 0
+    hi = n - 1 - lo
+    return lo, hi
     lo, hi = 0, n - 1
     return lo, hi
 

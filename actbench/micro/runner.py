@@ -132,12 +132,16 @@ class Runner:
             if prepared is not None:
                 active.append(prepared)
 
-        if copy_series is not None:  # the roofline reference first, so every row can use it
-            active.remove(copy_series)
+        if copy_series is not None:
+            # the roofline reference: measured first so every row has one, then kept sampling
+            # side by side with the activations so it sees the same conditions they do
             while not copy_series.series.finished:
                 self._take_sample(copy_series, timer)
-        while active:
+        while any(item is not copy_series for item in active):
             for item in list(active):
+                if item is copy_series:
+                    self._take_slice(item, timer, keep_going=True)
+                    continue
                 self._take_slice(item, timer)
                 if item.series.finished:
                     active.remove(item)
@@ -162,13 +166,15 @@ class Runner:
                        health_before=self._health(config.device))
 
     # -- sampling -----------------------------------------------------------------------------
-    def _take_slice(self, item: _Series, timer) -> None:
+    def _take_slice(self, item: _Series, timer, keep_going: bool = False) -> None:
         """Up to SLICE_SAMPLES samples or SLICE_S seconds: fast and slow configurations then
         advance at a similar pace through the rounds."""
         started = time.perf_counter()
-        for _ in range(SLICE_SAMPLES):
+        for _ in range(1 if keep_going else SLICE_SAMPLES):
             self._take_sample(item, timer)
-            if item.series.finished or time.perf_counter() - started >= SLICE_S:
+            if item.series.finished and not keep_going:
+                break
+            if time.perf_counter() - started >= SLICE_S:
                 break
 
     def _take_sample(self, item: _Series, timer) -> None:
