@@ -997,8 +997,8 @@ def suite_from_dict(document: object, *, source: str = "suite", path: Path | Non
     for key in document:
         if key not in TOP_LEVEL_KEYS:
             found.append((str(key), _unknown_key(str(key), TOP_LEVEL_KEYS)))
-    name = document.get("name", default_name)
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    name = document.get("name", default_name)  # a file name is taken as it is; a written name is checked
+    if "name" in document and (not isinstance(name, str) or not NAME_PATTERN.match(name)):
         found.append(("name", f"expected a name of letters, digits, '_', '-' or '.', got {_show(name)}"))
     description = document.get("description")
     description = "" if description is None else description

@@ -91,6 +91,12 @@ def test_missing_file_and_directory_are_one_line_errors(tmp_path):
         assert text in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_the_name_defaults_to_the_file_stem_and_a_written_name_is_checked(tmp_path):
+    assert load_suite(write(tmp_path, "activations: [relu]\n", "my runs.yaml")).name == "my runs"
+    with pytest.raises(SuiteError, match=r"^s\.yaml: name: expected a name of letters, digits"):
+        load_suite(write(tmp_path, "name: a/b\nactivations: [relu]\n"))
+
+
 def test_shipped_suites_are_found_by_name_and_typos_get_a_hint():
     assert load_suite("quick").path == ROOT / "suites" / "quick.yaml"
     with pytest.raises(ActbenchError, match="did you mean the shipped suite 'quick'"):
