@@ -24,8 +24,8 @@ class ActbenchGroup(TyperGroup):
         except ActbenchError as error:
             if (ctx.obj or {}).get("debug") or os.environ.get("ACTBENCH_DEBUG"):
                 raise
-            message = " ".join(str(error).split())
-            typer.echo(f"error: {message}", err=True)
+            for problem in getattr(error, "problems", None) or [str(error)]:
+                typer.echo(f"error: {' '.join(str(problem).split())}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -58,7 +58,7 @@ def root(
     ctx.obj = {"debug": debug}
 
 
-from . import micro, zoo  # noqa: E402,F401  (registers the commands)
+from . import micro, train, zoo  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

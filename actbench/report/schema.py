@@ -34,9 +34,34 @@ MICRO_SAMPLE_COLUMNS = (*MICRO_KEY, "sample", "seconds_per_call", "calls")
 COLUMNS = {"micro": MICRO_COLUMNS}
 
 
-def blank_row(kind: str) -> dict[str, object]:
+def blank_row(kind: str, columns: tuple[str, ...] | None = None) -> dict[str, object]:
     """A row of `kind` with every column present and empty."""
-    row: dict[str, object] = dict.fromkeys(COLUMNS[kind], "")
+    row: dict[str, object] = dict.fromkeys(columns or COLUMNS[kind], "")
     row["kind"] = kind
     row["schema_version"] = SCHEMA_VERSION
     return row
+
+
+# -- train reports: one row per run (kind "train") and per run and epoch (kind "train_epoch");
+# every sweep key is a column of its own (dotted name, e.g. "model.depth"), after the run keys.
+TRAIN_RUN_KEY = ("suite", "run_index", "config_hash", "activation", "impl", "seed")
+
+TRAIN_RUN_RESULT = (
+    "dataset", "model", "optimizer", "epochs", "batch_size", "device", "amp",
+    "status", "message", "epochs_done", "final_test_acc", "final_test_loss", "final_train_loss",
+    "final_train_acc", "best_test_acc", "best_epoch", "params", "total_s", "mean_epoch_s",
+    "samples_per_s", "peak_bytes", "peak_kind",
+)
+
+TRAIN_EPOCH_RESULT = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s",
+                      "samples_per_s")
+
+
+def train_columns(sweep_keys: list[str], noise_columns: list[str]) -> tuple[str, ...]:
+    return ("kind", "schema_version", "timestamp_utc", *TRAIN_RUN_KEY, *sweep_keys,
+            *TRAIN_RUN_RESULT, *noise_columns, *ENV_COLUMNS)
+
+
+def train_epoch_columns(sweep_keys: list[str]) -> tuple[str, ...]:
+    return ("kind", "schema_version", "timestamp_utc", *TRAIN_RUN_KEY, *sweep_keys,
+            *TRAIN_EPOCH_RESULT, *ENV_COLUMNS)

@@ -1,0 +1,146 @@
+"""`actbench train SUITE.yaml`: short training runs per activation, seed and sweep point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import app
+
+EXIT_INTERRUPTED, EXIT_RUNS_FAILED = 130, 1
+
+
+@app.command()
+def train(
+    suite_path: str = typer.Argument(..., metavar="SUITE", help="A suite file, or the name of a "
+                                     "shipped suite (quick, cifar10, depth, ...)."),
+    set_: list[str] = typer.Option(None, "--set", help="Override a key: --set train.epochs=2 "
+                                   "(repeatable, YAML values)."),
+    seeds: str = typer.Option(None, help="Seeds to run: '0,1,2' or a count '5'."),
+    act: list[str] = typer.Option(None, "--act", help="Activations instead of the suite's "
+                                  "(comma lists, repeatable)."),
+    device: str = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps (overrides train.device)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Runs CSV (default reports/train-<suite>-"
+                             "<UTC time>.csv; epochs go to <stem>.epochs.csv). An existing report "
+                             "is resumed."),
+    resume: Path = typer.Option(None, help="Resume this report: runs it holds are skipped."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the report's path."),
+) -> None:
+    """Train every activation x seed x sweep point of a suite; resumable, crash-safe reports.
+
+    Examples: `actbench train suites/quick.yaml`, `actbench train quick --seeds 0 --set
+    train.epochs=2`, `actbench train suites/cifar10.yaml --dry-run`.
+    The suite format is documented in docs/suites.md.
+    """
+    from ..train.suite import load_suite
+
+    if resume is not None and out is not None and Path(resume) != Path(out):
+        from ..errors import ActbenchError
+
+        raise ActbenchError("--resume and --out name different files; give one of them")
+    suite = load_suite(suite_path, overrides=set_ or (), seeds=seeds,
+                       activations=act or None, device=device, check_data=not dry_run)
+    from ..train.executor import execute, prepare
+
+    suite_run = prepare(suite, resume or out)
+    console, err = _console(), _console(stderr=True)
+    if dry_run:
+        from ..report.train_tables import run_list_table
+        from ..train.suite import load_suite as _reload
+
+        console.print(run_list_table(suite_run.runs, suite_run.sweep_keys, suite_run.done_hashes))
+        console.print(f"{len(suite_run.pending)} of {len(suite_run.runs)} runs to do "
+                      f"({len(suite.activations)} activations x {len(suite.seeds)} seeds x "
+                      f"{len(suite.points())} sweep points)")
+        try:
+            _reload(suite_path, overrides=set_ or (), seeds=seeds, activations=act or None,
+                    device=device)
+        except Exception as error:  # noqa: BLE001 - missing data: say where to put it
+            for line in getattr(error, "problems", [str(error)]):
+                err.print(f"note: {line}", highlight=False, markup=False)
+        return
+    if suite_run.done_hashes and not quiet:
+        err.print(f"resuming {suite_run.out}: {len(suite_run.runs) - len(suite_run.pending)} of "
+                  f"{len(suite_run.runs)} runs already done")
+    try:
+        with _SuiteProgress(err, suite_run, quiet) as on_event:
+            execute(suite_run, on_event)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished runs are in {suite_run.out}; resume with "
+                  f"actbench train {suite_path} --resume {suite_run.out}", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if quiet:
+        typer.echo(str(suite_run.out))
+    else:
+        from ..report.train_tables import summary_table
+        from ..train.executor import run_rows
+        from ..train.summary import summarise
+
+        summaries = summarise(run_rows(suite_run), suite_run.sweep_keys, suite.baseline)
+        console.print(summary_table(summaries, suite_run.sweep_keys, suite.baseline))
+        console.print(f"report: {suite_run.out} (epochs: {suite_run.epochs_out})")
+    bad = [result for _, result in suite_run.results if result.status != "ok"]
+    if bad:
+        err.print(f"{len(bad)} run(s) did not finish ok (failed or diverged); see the status and "
+                  "message columns", highlight=False)
+        raise typer.Exit(EXIT_RUNS_FAILED)
+
+
+class _SuiteProgress:
+    """Suite-level and run-level progress on stderr; one line per finished run."""
+
+    def __init__(self, console, suite_run, quiet: bool):
+        self.console, self.suite_run, self.quiet = console, suite_run, quiet
+        self.progress = None
+
+    def __enter__(self):
+        total = len(self.suite_run.pending)
+        if self.quiet:
+            return lambda *args: None
+        if self.console.is_terminal:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeRemainingColumn(),
+                                     console=self.console)
+            self.progress.start()
+            self.suite_task = self.progress.add_task("runs", total=total)
+            self.run_task = self.progress.add_task("run", total=1)
+
+        def on_event(kind: str, run, *args) -> None:
+            if kind == "run_start" and self.progress is not None:
+                epochs = run.config["train"]["epochs"]
+                self.progress.reset(self.run_task, total=epochs,
+                                    description=f"{run.activation.label} seed {run.seed}")
+            elif kind == "epoch" and self.progress is not None:
+                self.progress.update(self.run_task, completed=args[0].epoch)
+            elif kind == "run_done":
+                result = args[0]
+                final = result.final
+                acc = f"{100 * final.test_acc:.2f} %" if final else "—"
+                sweep = " ".join(f"{k}={v}" for k, v in run.sweep.items())
+                line = (f"run {run.index + 1}/{len(self.suite_run.runs)} {run.activation.label} "
+                        f"seed {run.seed} {sweep} {result.status}: test acc {acc}, "
+                        f"{result.total_s:.1f} s")
+                if result.message:
+                    line += f" ({result.message[:80]})"
+                if self.progress is not None:
+                    self.progress.advance(self.suite_task)
+                    self.progress.console.print(line, highlight=False, markup=False)
+                else:
+                    self.console.print(line, highlight=False, markup=False)
+
+        return on_event
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _console(stderr: bool = False):
+    from .micro import _console as console
+
+    return console(stderr)

@@ -1,0 +1,182 @@
+"""Run a suite: every pending run trained in order, each row on disk as soon as it exists.
+
+Resuming is by config hash: a run whose hash is in the runs file is done and skipped. Epoch rows
+of a run that was killed before its run row was written are dropped before resuming, so the
+re-run never duplicates them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import env
+from ..errors import ActbenchError
+from ..report.schema import TRAIN_RUN_KEY, train_columns, train_epoch_columns
+from ..report.writer import (ReportWriter, check_writable, completed_keys, read_header, read_rows,
+                             utc_now, utc_stamp, write_sidecar)
+from .loop import EpochResult, RunResult, result_columns, summarise_noise_columns, train_run
+from .suite import RunSpec, Suite
+
+Event = Callable[..., None]
+
+
+def epochs_path(runs_path: Path) -> Path:
+    return runs_path.with_name(runs_path.stem + ".epochs.csv")
+
+
+def default_report_path(suite: Suite, folder: Path = Path("reports")) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", suite.name)
+    return folder / f"train-{name}-{utc_stamp()}.csv"
+
+
+@dataclass
+class SuiteRun:
+    suite: Suite
+    out: Path
+    runs: list[RunSpec]
+    done_hashes: set[str]
+    sweep_keys: list[str]
+    noise_columns: list[str]
+    results: list[tuple[RunSpec, RunResult]] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[RunSpec]:
+        return [run for run in self.runs if run.config_hash not in self.done_hashes]
+
+    @property
+    def epochs_out(self) -> Path:
+        return epochs_path(self.out)
+
+
+def prepare(suite: Suite, out: Path | None = None) -> SuiteRun:
+    """Work out the report paths and what is left to run; nothing is trained or written yet."""
+    out = Path(out) if out is not None else default_report_path(suite)
+    check_writable(out)
+    runs = suite.runs()
+    sweep_keys = list(suite.sweep)
+    levels = sorted({float(s) for run in runs for s in run.config["eval"]["noise"]})
+    done: set[str] = set()
+    if out.exists() and out.stat().st_size > 0:
+        expected = list(train_columns(sweep_keys, summarise_noise_columns(levels)))
+        if read_header(out) != expected:
+            raise ActbenchError(f"{out} was written by a different suite or version (its columns "
+                                "differ); resume with the suite and flags that wrote it, or choose "
+                                "a new --out")
+        done = {key[0] for key in completed_keys(out, ("config_hash",))}
+    return SuiteRun(suite, out, runs, done, sweep_keys, summarise_noise_columns(levels))
+
+
+def _drop_partial_epochs(path: Path, done_hashes: set[str]) -> None:
+    """Keep only epoch rows of finished runs (a killed run is re-run from its first epoch)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    header = read_header(path)
+    rows = read_rows(path)
+    kept = [row for row in rows if row.get("config_hash") in done_hashes]
+    if len(kept) == len(rows) and path.read_bytes().endswith(b"\n"):
+        return
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(kept)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class _DataCache:
+    """The last data set loaded (runs are ordered so consecutive ones share it)."""
+
+    def __init__(self):
+        self._key: str | None = None
+        self._splits = None
+
+    def get(self, run: RunSpec, device):
+        from . import data
+
+        config = dict(run.config["data"])
+        key = json.dumps([config, run.seed, str(device)], sort_keys=True, default=str)
+        if key != self._key:
+            self._splits = None  # free the previous one first
+            name = config.pop("name")
+            root, download = config.pop("root", None), config.pop("download", False)
+            splits = data.load_dataset(name, root=root, download=download, seed=run.seed, **config)
+            if device.type == "cuda":  # the whole set on the GPU, augmented there
+                splits = splits.to(device)
+            self._key, self._splits = key, splits
+        return self._splits
+
+
+def _run_key_columns(suite_run: SuiteRun, run: RunSpec) -> dict[str, Any]:
+    return {"suite": suite_run.suite.name, "run_index": run.index, "config_hash": run.config_hash,
+            "activation": run.activation.label, "impl": run.activation.impl or "", "seed": run.seed,
+            **{key: _cell(run.sweep.get(key)) for key in suite_run.sweep_keys}}
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
+    """Train every pending run; events: run_start(run), epoch(run, EpochResult),
+    batch(run, step, steps), run_done(run, RunResult)."""
+    from .loop import resolve_device
+
+    emit = on_event or (lambda *args: None)
+    environment = env.capture()
+    key_env = env.key_columns(environment)
+    write_sidecar(suite_run.out, {"kind": "train", "suite": suite_run.suite.resolved(),
+                                  "environment": environment})
+    _drop_partial_epochs(suite_run.epochs_out, suite_run.done_hashes)
+    run_columns = train_columns(suite_run.sweep_keys, suite_run.noise_columns)
+    epoch_columns = train_epoch_columns(suite_run.sweep_keys)
+    cache = _DataCache()
+    with ReportWriter(suite_run.out, run_columns) as runs_writer, \
+            ReportWriter(suite_run.epochs_out, epoch_columns) as epochs_writer:
+        for run in suite_run.pending:
+            emit("run_start", run)
+            keys = _run_key_columns(suite_run, run)
+            train_cfg = run.config["train"]
+            device = resolve_device(train_cfg["device"])
+
+            def on_epoch(record: EpochResult, run=run, keys=keys) -> None:
+                epochs_writer.write({"kind": "train_epoch", "schema_version": 1,
+                                     "timestamp_utc": utc_now(), **keys, **vars(record), **key_env})
+                emit("epoch", run, record)
+
+            def on_batch(step: int, steps: int, run=run) -> None:
+                emit("batch", run, step, steps)
+
+            try:
+                splits = cache.get(run, device)
+            except Exception as error:  # noqa: BLE001 - recorded as a failed run
+                result = RunResult(status="failed",
+                                   message=" ".join(f"{type(error).__name__}: {error}".split())[:300])
+            else:
+                result = train_run(run, splits, on_epoch, on_batch)
+            runs_writer.write({"kind": "train", "schema_version": 1, "timestamp_utc": utc_now(),
+                               **keys, "dataset": run.config["data"]["name"],
+                               "model": run.config["model"]["name"],
+                               "optimizer": run.config["optim"]["name"],
+                               "epochs": train_cfg["epochs"], "batch_size": train_cfg["batch_size"],
+                               "device": str(device), "amp": train_cfg["amp"],
+                               **result_columns(result), **key_env})
+            suite_run.done_hashes.add(run.config_hash)
+            suite_run.results.append((run, result))
+            emit("run_done", run, result)
+
+
+def run_rows(suite_run: SuiteRun) -> list[dict[str, str]]:
+    """Every run row of the report (this invocation's and earlier ones')."""
+    return read_rows(suite_run.out) if suite_run.out.exists() else []
+
+
+__all__ = ["SuiteRun", "prepare", "execute", "run_rows", "epochs_path", "TRAIN_RUN_KEY"]

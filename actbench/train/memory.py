@@ -1,0 +1,60 @@
+"""Peak memory of one training run, measured the most honest way each device allows.
+
+- CUDA: `torch.cuda.max_memory_allocated` after resetting the peak at the start of the run
+  (tensors only; the caching allocator's reserve and the CUDA context are not counted).
+- CPU on Linux: the process's peak resident set size (VmHWM), reset at the start of the run by
+  writing 5 to /proc/self/clear_refs. It counts everything the process touches (interpreter,
+  data set, model, activations), so compare runs of one suite with each other, not with the
+  tensor-only CUDA number.
+- Elsewhere: empty (no per-run peak can be read without one).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+
+def _read_hwm() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_hwm() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class PeakMemory:
+    """Context manager: `peak_bytes` and `kind` are set on exit."""
+
+    def __init__(self, device: torch.device):
+        self.device = torch.device(device)
+        self.peak_bytes: int | None = None
+        self.kind = ""
+        self._cpu_ok = False
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        elif sys.platform.startswith("linux"):
+            self._cpu_ok = _reset_hwm() and _read_hwm() is not None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device))
+            self.kind = "cuda_max_allocated"
+        elif self._cpu_ok:
+            self.peak_bytes = _read_hwm()
+            self.kind = "process_peak_rss"
