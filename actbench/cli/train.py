@@ -59,7 +59,7 @@ def train(
                     device=device)
         except Exception as error:  # noqa: BLE001 - missing data: say where to put it
             for line in getattr(error, "problems", [str(error)]):
-                err.print(f"note: {line}", highlight=False, markup=False)
+                typer.echo(f"note: {line}", err=True)
         return
     if suite_run.done_hashes and not quiet:
         err.print(f"resuming {suite_run.out}: {len(suite_run.runs) - len(suite_run.pending)} of "

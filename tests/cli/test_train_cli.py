@@ -1,0 +1,183 @@
+"""`actbench train` end to end on synthetic data and MNIST-1D: reports, resume, failures."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actbench.report.schema import train_columns, train_epoch_columns
+
+SYNTHETIC = {
+    "name": "tiny",
+    "data": {"name": "synthetic", "shape": [1, 6, 6], "classes": 4, "train_size": 128,
+             "test_size": 64},
+    "model": {"name": "mlp", "depth": 1, "width": 16},
+    "optim": {"name": "adam", "lr": 0.01},
+    "train": {"epochs": 2, "batch_size": 32, "device": "cpu"},
+    "eval": {"noise": [0.5]},
+    "activations": ["relu", "mish"],
+    "seeds": [0, 1],
+    "baseline": "relu",
+}
+
+
+def write_suite(tmp_path: Path, **changes) -> Path:
+    suite = {**SYNTHETIC, **changes}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def read(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_synthetic_suite_writes_runs_epochs_and_a_summary(run_cli, tmp_path):
+    suite, out = write_suite(tmp_path), tmp_path / "r.csv"
+    result = run_cli("train", str(suite), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    runs, epochs = read(out), read(tmp_path / "r.epochs.csv")
+    assert len(runs) == 4 and len(epochs) == 8
+    with open(out) as handle:
+        assert next(csv.reader(handle)) == list(train_columns([], ["noise_0.5_acc", "noise_0.5_loss"]))
+    with open(tmp_path / "r.epochs.csv") as handle:
+        assert next(csv.reader(handle)) == list(train_epoch_columns([]))
+    assert {r["status"] for r in runs} == {"ok"}
+    assert all(r["kind"] == "train" and 0 <= float(r["final_test_acc"]) <= 1 for r in runs)
+    assert all(float(r["noise_0.5_acc"]) >= 0 for r in runs)
+    assert len({r["config_hash"] for r in runs}) == 4
+    # the data are learnable: better than chance (25 %) after two epochs
+    assert sum(float(r["final_test_acc"]) for r in runs) / 4 > 0.4
+    assert "mean ± std" in result.output and "vs relu" in result.output
+    assert (tmp_path / "r.json").exists()
+
+
+def test_resume_on_a_finished_report_runs_nothing(run_cli, tmp_path):
+    suite, out = write_suite(tmp_path), tmp_path / "r.csv"
+    assert run_cli("train", str(suite), "--out", str(out), "-q").exit_code == 0
+    before = out.read_text()
+    result = run_cli("train", str(suite), "--resume", str(out))
+    assert result.exit_code == 0
+    assert "4 of 4 runs already done" in result.output
+    assert out.read_text() == before
+
+
+def test_sweep_keys_become_columns(run_cli, tmp_path):
+    suite = write_suite(tmp_path, sweep={"model.width": [8, 16]}, seeds=[0], activations=["relu"])
+    out = tmp_path / "r.csv"
+    assert run_cli("train", str(suite), "--out", str(out), "-q").exit_code == 0
+    assert sorted(r["model.width"] for r in read(out)) == ["16", "8"]
+
+
+def test_divergence_is_recorded_and_the_suite_goes_on(run_cli, tmp_path):
+    suite = write_suite(tmp_path, optim={"name": "sgd", "lr": 1e12}, seeds=[0])
+    out = tmp_path / "r.csv"
+    result = run_cli("train", str(suite), "--out", str(out))
+    assert result.exit_code == 1
+    runs = read(out)
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"diverged"}
+    assert "loss became" in runs[0]["message"]
+    assert "did not finish ok" in result.output
+
+
+def test_a_failing_run_is_recorded_with_its_message(run_cli, tmp_path):
+    suite = write_suite(tmp_path, activations=["relu", "tests.micro.test_runner:Unsupported"],
+                        seeds=[0], baseline=None)
+    out = tmp_path / "r.csv"
+    result = run_cli("train", str(suite), "--out", str(out))
+    assert result.exit_code == 1
+    status = {r["activation"]: (r["status"], r["message"]) for r in read(out)}
+    assert status["relu"][0] == "ok"
+    failed = status["tests.micro.test_runner:Unsupported"]
+    assert failed[0] == "failed" and "no kernel for this dtype" in failed[1]
+
+
+def test_same_seed_same_metrics(tmp_path):
+    from actbench.train.executor import _DataCache
+    from actbench.train.loop import train_run
+    from actbench.train.suite import load_suite
+
+    suite = load_suite(write_suite(tmp_path, seeds=[3], activations=["acon_c"], baseline=None,
+                                   model={"name": "mlp", "depth": 1, "width": 16, "dropout": 0.2}))
+    run = suite.runs()[0]
+    import torch
+
+    splits = _DataCache().get(run, torch.device("cpu"))
+    first, second = train_run(run, splits), train_run(run, splits)
+    assert first.status == "ok"
+    assert [vars(e) | {"epoch_s": 0, "samples_per_s": 0} for e in first.epochs] == \
+        [vars(e) | {"epoch_s": 0, "samples_per_s": 0} for e in second.epochs]
+
+
+def test_quick_suite_runs_on_mnist1d(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTBENCH_DATA", str(tmp_path / "data"))
+    out = tmp_path / "q.csv"
+    result = run_cli("train", "quick", "--seeds", "0", "--act", "relu", "--set", "train.epochs=1",
+                     "--set", "data.num_samples=400", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    runs = read(out)
+    assert [r["model.name"] for r in runs] == ["mlp", "cnn1d"]
+    assert all(r["dataset"] == "mnist1d" and r["status"] == "ok" for r in runs)
+
+
+def test_dry_run_lists_runs_and_says_where_data_goes(run_cli):
+    result = run_cli("train", "suites/cifar10.yaml", "--dry-run")
+    assert result.exit_code == 0
+    assert "21 of 21 runs to do" in result.output
+    assert "cifar-10-python.tar.gz" in result.output
+
+
+def test_missing_data_without_dry_run_is_exit_2(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTBENCH_DATA", str(tmp_path / "empty"))
+    result = run_cli("train", "suites/cifar10.yaml")
+    assert result.exit_code == 2
+    assert "error:" in result.output and "cifar-10-python.tar.gz" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_killed_suite_resumes_with_every_run_exactly_once(tmp_path):
+    suite = write_suite(tmp_path, seeds=[0, 1, 2], activations=["relu", "silu"],
+                        train={"epochs": 3, "batch_size": 8, "device": "cpu"})
+    out = tmp_path / "r.csv"
+    command = [sys.executable, "-m", "actbench", "train", str(suite), "--out", str(out), "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    epochs_file = tmp_path / "r.epochs.csv"
+    deadline = time.time() + 120
+    # kill once a run has finished and the next one is part-way through its epochs
+    while time.time() < deadline:
+        if out.exists() and epochs_file.exists() and len(read(out)) >= 1 \
+                and len(read(epochs_file)) % 3 != 0:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(read(out))
+    assert 1 <= done_before < 6
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    runs, epochs = read(out), read(epochs_file)
+    assert len(runs) == 6 and len({r["config_hash"] for r in runs}) == 6
+    per_run = {}
+    for row in epochs:
+        per_run.setdefault(row["config_hash"], []).append(int(row["epoch"]))
+    assert all(sorted(e) == [1, 2, 3] for e in per_run.values()) and len(per_run) == 6
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "a,b"], "--seeds"),
+    (["--set", "train.epochs=0"], "train.epochs"),
+    (["--set", "nonsense"], "KEY=VALUE"),
+    (["--act", "mihs"], "mish"),
+    (["--device", "tpu"], "device"),
+])
+def test_bad_flags_exit_2(run_cli, tmp_path, args, message):
+    result = run_cli("train", str(write_suite(tmp_path)), *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
