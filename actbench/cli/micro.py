@@ -27,7 +27,7 @@ def micro(
     pass_: list[str] = typer.Option(None, "--pass", help="fwd, bwd, fwdbwd (default: all three)."),
     threads: int = typer.Option(None, min=1, help="CPU threads (torch.set_num_threads); recorded."),
     min_time: float = typer.Option(0.0, min=0.0, help="Least sampling time per configuration (s)."),
-    max_time: float = typer.Option(1.0, min=0.001, help="Most sampling time per configuration (s); "
+    max_time: float = typer.Option(0.5, min=0.001, help="Most sampling time per configuration (s); "
                                    "a result stopped by it is flagged noisy."),
     target_rsd: float = typer.Option(0.02, min=0.0001, max=1.0, help="Stop when the 95 % CI of the "
                                      "median is within this fraction of it."),

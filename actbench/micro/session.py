@@ -17,7 +17,7 @@ from ..report.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
 from ..report.writer import (ReportWriter, check_writable, completed_keys, utc_stamp,
                              write_sidecar)
 from .plan import Config, Plan
-from .runner import Runner, Settings
+from .runner import Runner, Settings, keep_freed_memory
 
 
 @dataclass
@@ -56,9 +56,11 @@ def prepare(plan: Plan, settings: Settings, out: Path | None = None,
 def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | None = None) -> None:
     """Measure what is pending; rows reach the report (and `run.rows`) as each one finishes."""
     pending = run.pending
+    allocator = keep_freed_memory() if any(c.device == "cpu" for c in pending) else "n/a"
     environment = env.capture()
     write_sidecar(run.out, {"kind": "micro", "environment": environment,
                             "settings": _settings_dict(run.settings),
+                            "cpu_allocator": allocator,
                             "configurations": [dict(zip(MICRO_KEY, c.key)) for c in run.plan.configs]})
     key_columns = env.key_columns(environment)
     with ReportWriter(run.out, MICRO_COLUMNS) as writer:

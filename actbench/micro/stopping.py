@@ -18,7 +18,7 @@ class StoppingRule:
     target_rsd: float = 0.02
     min_samples: int = 10
     min_time: float = 0.0
-    max_time: float = 2.0
+    max_time: float = 1.0
 
     def converged(self, samples: list[float], elapsed: float) -> bool:
         if len(samples) < self.min_samples or elapsed < self.min_time:

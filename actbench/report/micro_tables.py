@@ -1,4 +1,8 @@
-"""Micro results as Rich tables: one per (device, dtype, shape, pass), fastest median highlighted."""
+"""Micro results as Rich tables: one per (device, dtype, size, pass), fastest median highlighted.
+
+Channel-wise activations are laid out as (N, C, L) while the others stay flat, so tables group by
+number of elements and show a shape column when shapes differ within one table.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ def _number(row: Row, column: str) -> float | None:
 def group_rows(rows: Iterable[Row]) -> dict[tuple[str, str, str, str], list[Row]]:
     groups: dict[tuple[str, str, str, str], list[Row]] = {}
     for row in rows:
-        key = (str(row["device"]), str(row["dtype"]), str(row["shape"]), str(row["pass"]))
+        key = (str(row["device"]), str(row["dtype"]), str(row["numel"]), str(row["pass"]))
         groups.setdefault(key, []).append(row)
     return groups
 
@@ -58,9 +62,13 @@ def baseline_median(rows: list[Row], baseline: str | None) -> float | None:
 
 
 def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str | None) -> Table:
-    device, dtype, shape, pass_ = key
-    table = Table(title=f"{pass_} · {shape} · {dtype} · {device}", title_justify="left")
-    for header, justify in (("activation", "left"), ("impl", "left"), ("median", "right"),
+    device, dtype, numel, pass_ = key
+    shapes = sorted({str(row["shape"]) for row in rows})
+    size = shapes[0] if len(shapes) == 1 else f"{numel} elements"
+    table = Table(title=f"{pass_} · {size} · {dtype} · {device}", title_justify="left")
+    show_shape = len(shapes) > 1
+    for header, justify in (("activation", "left"), ("impl", "left"),
+                            *((("shape", "left"),) if show_shape else ()), ("median", "right"),
                             ("IQR %", "right"), (f"vs {baseline}" if baseline else "ratio", "right"),
                             ("GB/s", "right"), ("roofline", "right"), ("saved", "right"),
                             ("peak", "right"), ("flags", "left")):
@@ -82,7 +90,8 @@ def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str |
         flags = str(row.get("flags") or "")
         if row.get("message"):
             flags = f"{flags}: {row['message']}"[:60]
-        table.add_row(str(row["activation"]), str(row["impl"]), median_text,
+        table.add_row(str(row["activation"]), str(row["impl"]),
+                      *((str(row["shape"]),) if show_shape else ()), median_text,
                       f"{iqr:.1f}" if iqr is not None else "",
                       ratio, f"{gbps:.1f}" if gbps is not None else "",
                       f"{100 * roofline:.0f} %" if roofline is not None else "",
