@@ -336,8 +336,28 @@ def acon_memeff(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
 # --------------------------------------------------------------------------- compiled
 
 
+def _own_entry(fn: Callable[..., Tensor], label: str) -> Callable[..., Tensor]:
+    """A trampoline with a code object of its own around `fn`.
+
+    Dynamo keeps its compiled-code cache, and its recompile limit (8), per code object of the
+    outermost compiled frame. The half-precision decorator and expression closures share one
+    code object between many formulas, so without this the ninth compiled activation in a
+    process would silently run eagerly.
+    """
+    def entry(*args: Tensor, **options: float) -> Tensor:
+        return fn(*args, **options)
+
+    name = "compiled_" + "".join(c if c.isalnum() else "_" for c in label)[:40]
+    entry.__code__ = entry.__code__.replace(co_name=name)
+    return entry
+
+
 class LazilyCompiled:
-    """torch.compile(fn) on first call; on any compile failure, warn once and use fn itself."""
+    """torch.compile(fn) on first call; on any compile failure, warn once and use fn itself.
+
+    `dynamic=None`: the first shape gets a static kernel; a second shape recompiles once with
+    dynamic shapes, which then serves every size.
+    """
 
     def __init__(self, fn: Callable[..., Tensor], label: str):
         self.fn = fn
@@ -350,7 +370,7 @@ class LazilyCompiled:
             return self.fn(*args, **options)
         try:
             if self._compiled is None:
-                self._compiled = torch.compile(self.fn, dynamic=False)
+                self._compiled = torch.compile(_own_entry(self.fn, self.label), dynamic=None)
             return self._compiled(*args, **options)
         except Exception as error:  # any compiler failure: missing C compiler, unsupported platform...
             first_line = (str(error).strip().splitlines() or [""])[0][:200]

@@ -175,3 +175,26 @@ def test_compiled_falls_back_with_one_warning(monkeypatch):
         warnings.simplefilter("error")
         wrapper(x)  # later calls use the formula silently
     assert "no C compiler found" in wrapper.fallback_reason
+
+
+def test_many_compiled_activations_do_not_exhaust_dynamos_recompile_limit(monkeypatch, caplog):
+    """Each compiled activation has its own Dynamo cache: the ninth one is still compiled."""
+    import logging
+
+    import actbench
+    from actbench.zoo import functional
+
+    original = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: original(fn, backend="eager", **kw))
+    monkeypatch.setattr(functional, "_compiled_cache", {})
+    torch._dynamo.reset()
+    names = ["silu", "gelu", "mish", "elu", "selu", "celu", "softplus", "tanhexp", "logish",
+             "serf", "gelu_tanh"]
+    with caplog.at_level(logging.WARNING):
+        for name in names:
+            module = actbench.activation(name, impl="compiled")
+            for size in (7, 64, 1000):
+                module(torch.randn(size))
+    assert not [r for r in caplog.records if "recompile_limit" in r.getMessage()
+                or "cache_size_limit" in r.getMessage()]
+    torch._dynamo.reset()
