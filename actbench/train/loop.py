@@ -62,6 +62,16 @@ class Diverged(Exception):
     """The loss stopped being a finite number."""
 
 
+# A non-finite loss poisons the epoch's running sum, which is checked every this many steps and
+# at the end of each epoch (one host synchronisation, not one per step).
+DIVERGENCE_CHECK_STEPS = 25
+
+
+def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+    if not torch.isfinite(loss_sum).item():
+        raise Diverged(f"loss became {loss_sum.item()} in epoch {epoch} (by step {step + 1})")
+
+
 def activation_factory(run: RunSpec, created: list[nn.Module]) -> Callable[[int], nn.Module]:
     """act(channels) -> a fresh activation module; remembers what it built (for weight decay)."""
     spec = lookup(run.activation.name)
@@ -183,9 +193,13 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
     criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
     augment = splits.augment_kind if train_cfg["augment"] else None
 
+    constant_lr = cfg["schedule"]["name"] == "constant" and not cfg["schedule"]["warmup_epochs"]
     for epoch in range(1, epochs + 1):
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
+        # running sums stay on the device: no host synchronisation per step
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        seen = 0
         lr = optimizer.param_groups[0]["lr"]
         _sync(device)
         epoch_start = time.perf_counter()
@@ -206,8 +220,6 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
                         if mix else criterion(logits, yb))
                 if optim_cfg["l1"]:
                     loss = loss + optim_cfg["l1"] * _l1_penalty(model, activation_ids)
-            if not torch.isfinite(loss.detach()).item():
-                raise Diverged(f"loss became {loss.item()} in epoch {epoch}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -221,17 +233,22 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
                 scaler.update()
             else:
                 optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach().float().item() * len(xb)
-            correct += (logits.detach().argmax(1) == yb).sum().item()
+            if not constant_lr:
+                scheduler.step()
+            loss_sum += loss.detach().float() * len(xb)
+            correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(xb)
+            if (step + 1) % DIVERGENCE_CHECK_STEPS == 0:
+                _check_finite(loss_sum, epoch, step)
             if on_batch is not None:
                 on_batch(step + 1, steps_per_epoch)
+        _check_finite(loss_sum, epoch, step)
         _sync(device)
         epoch_s = time.perf_counter() - epoch_start
         test_acc, test_loss = evaluate(forward, splits.test_x, splits.test_y,
                                        train_cfg["eval_batch_size"], device, amp)
-        record = EpochResult(epoch, loss_sum / seen, correct / seen, test_loss, test_acc, lr,
+        record = EpochResult(epoch, loss_sum.item() / seen, correct.item() / seen, test_loss,
+                             test_acc, lr,
                              epoch_s, seen / epoch_s if epoch_s > 0 else float("nan"))
         result.epochs.append(record)
         if on_epoch is not None:
