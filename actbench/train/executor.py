@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import env
 from ..errors import ActbenchError
-from ..report.schema import TRAIN_RUN_KEY, train_columns, train_epoch_columns
+from ..report.schema import SCHEMA_VERSION, TRAIN_RUN_KEY, train_columns, train_epoch_columns
 from ..report.writer import (ReportWriter, check_writable, completed_keys, read_header, read_rows,
                              utc_now, utc_stamp, write_sidecar)
 from .loop import EpochResult, RunResult, result_columns, summarise_noise_columns, train_run
@@ -148,7 +148,7 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
             device = resolve_device(train_cfg["device"])
 
             def on_epoch(record: EpochResult, run=run, keys=keys) -> None:
-                epochs_writer.write({"kind": "train_epoch", "schema_version": 1,
+                epochs_writer.write({"kind": "train_epoch", "schema_version": SCHEMA_VERSION,
                                      "timestamp_utc": utc_now(), **keys, **vars(record), **key_env})
                 emit("epoch", run, record)
 
@@ -162,7 +162,7 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
                                    message=" ".join(f"{type(error).__name__}: {error}".split())[:300])
             else:
                 result = train_run(run, splits, on_epoch, on_batch)
-            runs_writer.write({"kind": "train", "schema_version": 1, "timestamp_utc": utc_now(),
+            runs_writer.write({"kind": "train", "schema_version": SCHEMA_VERSION, "timestamp_utc": utc_now(),
                                **keys, "dataset": run.config["data"]["name"],
                                "model": run.config["model"]["name"],
                                "optimizer": run.config["optim"]["name"],
