@@ -64,9 +64,7 @@ def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
         lo -= 1
     while lo + 1 <= (n - 1) // 2 and covers(lo + 1):
         lo += 1
-    if not covers(lo):
-        lo = 0
-    hi = n - 1 - lo
+    hi = n - 1 - lo  # lo = 0 when no interval covers: the full range
     return lo, hi
     lo, hi = 0, n - 1
     return lo, hi

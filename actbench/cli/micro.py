@@ -52,12 +52,9 @@ def micro(
     from ..micro.runner import Settings
     from ..micro.session import execute, prepare
     from ..micro.stopping import StoppingRule
-    from ..zoo.registry import lookup
 
     plan = make_plan(act, impl=impl, devices=device, dtypes=dtype, sizes=size, shapes=shape,
-                     passes=pass_)
-    if baseline:
-        lookup(baseline)  # a typo in --baseline is an error before any measurement
+                     passes=pass_, baseline=baseline)
     settings = Settings(stopping=StoppingRule(target_rsd=target_rsd, min_time=min_time,
                                               max_time=max(max_time, min_time)),
                         cold=cold, threads=threads, energy=energy)

@@ -68,8 +68,9 @@ def train(
         with _SuiteProgress(err, suite_run, quiet) as on_event:
             execute(suite_run, on_event)
     except KeyboardInterrupt:
-        err.print(f"interrupted: finished runs are in {suite_run.out}; resume with "
-                  f"actbench train {suite_path} --resume {suite_run.out}", highlight=False)
+        again = _command_line(suite_path, set_, seeds, act, device, suite_run.out)
+        err.print(f"interrupted: finished runs are in {suite_run.out}; resume with: {again}",
+                  highlight=False, markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if quiet:
         typer.echo(str(suite_run.out))
@@ -81,11 +82,29 @@ def train(
         summaries = summarise(run_rows(suite_run), suite_run.sweep_keys, suite.baseline)
         console.print(summary_table(summaries, suite_run.sweep_keys, suite.baseline))
         console.print(f"report: {suite_run.out} (epochs: {suite_run.epochs_out})")
-    bad = [result for _, result in suite_run.results if result.status != "ok"]
+    from ..train.executor import run_rows
+
+    bad = [row for row in run_rows(suite_run) if row.get("status") != "ok"]
     if bad:
-        err.print(f"{len(bad)} run(s) did not finish ok (failed or diverged); see the status and "
-                  "message columns", highlight=False)
+        err.print(f"{len(bad)} run(s) of this suite did not finish ok (failed or diverged); see "
+                  f"the status and message columns of {suite_run.out}", highlight=False)
         raise typer.Exit(EXIT_RUNS_FAILED)
+
+
+def _command_line(suite_path, set_, seeds, act, device, out) -> str:
+    """The command that resumes this run: the same suite and flags, --resume on its report."""
+    import shlex
+
+    words = ["actbench", "train", suite_path]
+    for item in set_ or []:
+        words += ["--set", item]
+    if seeds:
+        words += ["--seeds", seeds]
+    for item in act or []:
+        words += ["--act", item]
+    if device:
+        words += ["--device", device]
+    return shlex.join([*words, "--resume", str(out)])
 
 
 class _SuiteProgress:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from ..errors import ActbenchError, UnknownNameError
-from ..zoo.registry import ActivationSpec, lookup
+from ..zoo.registry import ActivationSpec, lookup, split_names
 
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "silu", "swish", "gelu", "mish", "acon_c", "meta_acon",
                        "hardswish", "elu")
@@ -67,10 +67,12 @@ class Plan:
 
 
 def split_list(values: list[str] | None) -> list[str]:
-    """Repeatable options that also take comma lists: ['a,b', 'c'] -> ['a', 'b', 'c']."""
+    """Repeatable options that also take comma lists: ['a,b', 'c'] -> ['a', 'b', 'c'].
+
+    Commas inside parentheses belong to expressions: 'x * clamp(x, 0, 1)' stays one item."""
     out: list[str] = []
     for value in values or []:
-        out.extend(part.strip() for part in value.split(",") if part.strip())
+        out.extend(split_names(value))
     return out
 
 
@@ -160,14 +162,23 @@ def layout(spec: ActivationSpec, size: int) -> tuple[int, ...] | None:
 def make_plan(activations: list[str] | None = None, impl: str | None = None,
               devices: list[str] | None = None, dtypes: list[str] | None = None,
               sizes: list[str] | None = None, shapes: list[str] | None = None,
-              passes: list[str] | None = None) -> Plan:
-    """Expand the options into configurations (activation x impl x device x dtype x shape x pass)."""
+              passes: list[str] | None = None, baseline: str | None = None) -> Plan:
+    """Expand the options into configurations (activation x impl x device x dtype x shape x pass).
+
+    The `baseline` activation is added (its default implementation) when it is not among the
+    activations, so every table can show ratios to it.
+    """
     labels = split_list(activations) or list(DEFAULT_ACTIVATIONS)
     if "all" in [label.lower() for label in labels]:
         from ..zoo.registry import names
 
         labels = [label for label in labels if label.lower() != "all"] + names()
     choices = [ActivationChoice(label, lookup(label)) for label in dict.fromkeys(labels)]
+    baseline_choice = None
+    if baseline:
+        baseline_spec = lookup(baseline)
+        if not any(choice.spec.name == baseline_spec.name for choice in choices):
+            baseline_choice = ActivationChoice(baseline, baseline_spec)
 
     impl_names = [name.lower() for name in split_list([impl] if impl else None)]
     known_impls = sorted({name for choice in choices for name in choice.spec.implementations})
@@ -182,6 +193,8 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
         else:  # an implementation this activation lacks (memeff for relu): measure its default
             selected = [name for name in impl_names if name in available] or [choice.spec.default_impl]
         impls_by_choice.append((choice, selected))
+    if baseline_choice is not None:
+        impls_by_choice.append((baseline_choice, [baseline_choice.spec.default_impl]))
 
     device_names = list(dict.fromkeys(resolve_device(d) for d in (split_list(devices) or ["auto"])))
 
@@ -214,4 +227,7 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
                         for pass_name in pass_names:
                             plan.configs.append(Config(choice, impl_name, device, dtype,
                                                        config_shape, pass_name))
+    # '--size 1M --size 2^20' or '--size 64 --shape 64' name one configuration twice
+    unique = {config.key: config for config in reversed(plan.configs)}
+    plan.configs = [config for config in plan.configs if unique.get(config.key) is config]
     return plan

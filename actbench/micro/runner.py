@@ -80,6 +80,7 @@ class _Series:
     config: Config | None  # None: the group's copy-bandwidth reference
     call: Callable[[], object]
     series: SampleSeries
+    timer: Any = None
     calls: int = 1
     workload: Any = None
     health_before: Any = None
@@ -121,40 +122,60 @@ class Runner:
                 self._emit_failure(config, error)
             return
         cold = self.settings.cold if self.settings.cold is not None else device.startswith("cuda")
-        timer = _timer_for(device, cold, numel, self.settings)
-        active: list[_Series] = []
+        shared_timer = _timer_for(device, cold, numel, self.settings)
+        copy_series, copy_bytes = None, 0
         try:
             copy_fn, copy_bytes = copy_call(flat_x)
-            copy_series = _Series(None, copy_fn, self._new_series())
-            active.append(copy_series)
-        except Exception:  # noqa: BLE001 - no roofline for this group, timings still count
-            copy_series, copy_bytes = None, 0
-        for config in configs:
-            prepared = self._prepare(config, flat_x, flat_g)
-            if prepared is not None:
-                active.append(prepared)
-
-        if copy_series is not None:
+            copy_series = _Series(None, copy_fn, self._new_series(), timer=shared_timer)
             # the roofline reference: measured first so every row has one, then kept sampling
             # side by side with the activations so it sees the same conditions they do
             while not copy_series.series.finished:
-                self._take_sample(copy_series, timer)
-        while any(item is not copy_series for item in active):
-            for item in list(active):
-                if item is copy_series:
-                    self._take_slice(item, timer, keep_going=True)
-                    continue
-                self._take_slice(item, timer)
-                if item.series.finished:
-                    active.remove(item)
-                    self._finish(item, timer, copy_series, copy_bytes)
+                self._take_sample(copy_series)
+        except Exception:  # noqa: BLE001 - no roofline for this group, timings still count
+            copy_series = None
+        for chunk in _chunks(configs, _chunk_size(device, numel, flat_x.element_size())):
+            self._run_chunk(chunk, flat_x, flat_g, shared_timer, cold, copy_series, copy_bytes)
         del flat_x, flat_g
         self._release(device)
+
+    def _run_chunk(self, configs, flat_x, flat_g, shared_timer, cold, copy_series, copy_bytes) -> None:
+        """Sample the configurations of one chunk round-robin until each one's rule is met."""
+        active: list[_Series] = []
+        for config in configs:
+            # a CUDA graph is captured per configuration, so graph mode gets a timer of its own
+            timer = shared_timer
+            if getattr(shared_timer, "mode", "") == "graph-hot":
+                timer = _timer_for(config.device, cold, config.numel, self.settings)
+            prepared = self._prepare(config, flat_x, flat_g, timer)
+            if prepared is not None:
+                active.append(prepared)
+        while active:
+            if copy_series is not None:
+                self._guarded(copy_series, lambda: self._take_slice(copy_series, keep_going=True))
+            for item in list(active):
+                failed = self._guarded(item, lambda: self._take_slice(item))
+                if not failed and not item.series.finished:
+                    continue
+                active.remove(item)
+                if not failed:
+                    self._guarded(item, lambda: self._finish(item, copy_series, copy_bytes))
+                item.workload = item.call = None  # free its tensors as soon as it is done
+
+    def _guarded(self, item: _Series, action) -> bool:
+        """Run `action`; a failure becomes the configuration's row (True) and the run goes on."""
+        try:
+            action()
+        except Exception as error:  # noqa: BLE001 - e.g. CUDA out of memory while sampling
+            if item.config is None:
+                raise
+            self._emit_failure(item.config, error)
+            return True
+        return False
 
     def _new_series(self) -> SampleSeries:
         return SampleSeries(self.settings.stopping, self.settings.warmup)
 
-    def _prepare(self, config: Config, flat_x, flat_g) -> _Series | None:
+    def _prepare(self, config: Config, flat_x, flat_g, timer) -> _Series | None:
         """Build the workload and call it once (lazy compilation, dtype support, memory)."""
         self.on_progress(config, "start")
         try:
@@ -164,36 +185,39 @@ class Runner:
         except Exception as error:  # noqa: BLE001 - one row with the reason, the run goes on
             self._emit_failure(config, error)
             return None
-        return _Series(config, workload.call, self._new_series(), workload=workload,
+        return _Series(config, workload.call, self._new_series(), timer=timer, workload=workload,
                        health_before=self._health(config.device))
 
     # -- sampling -----------------------------------------------------------------------------
-    def _take_slice(self, item: _Series, timer, keep_going: bool = False) -> None:
+    def _take_slice(self, item: _Series, keep_going: bool = False) -> None:
         """Up to SLICE_SAMPLES samples or SLICE_S seconds: fast and slow configurations then
         advance at a similar pace through the rounds."""
         started = time.perf_counter()
         for _ in range(1 if keep_going else SLICE_SAMPLES):
-            self._take_sample(item, timer)
+            self._take_sample(item)
             if item.series.finished and not keep_going:
                 break
             if time.perf_counter() - started >= SLICE_S:
                 break
 
-    def _take_sample(self, item: _Series, timer) -> None:
-        series = item.series
+    def _take_sample(self, item: _Series) -> None:
+        series, timer = item.series, item.timer
+        per_call_flush = getattr(timer, "mode", "") == "wallclock-cold"  # a flush costs ~30 ms
         if series.warm and not item.first_sample_at:
             # warm-up done: size samples from the settled warm-up median
             item.calls = calls_per_sample(summarize(series.warmup_samples).median)
             item.first_sample_at = time.perf_counter()
+        if per_call_flush:
+            item.calls = 1
         started = time.perf_counter()
         seconds = timer.measure(item.call, item.calls)
         series.add(seconds, time.perf_counter() - started)
-        if not series.warm and seconds * item.calls < TARGET_SAMPLE_S / 2:
+        if not series.warm and not per_call_flush and seconds * item.calls < TARGET_SAMPLE_S / 2:
             item.calls = calls_per_sample(seconds)  # warm up in samples of useful length too
 
     # -- results ------------------------------------------------------------------------------
-    def _finish(self, item: _Series, timer, copy_series: _Series | None, copy_bytes: int) -> None:
-        config, workload, series = item.config, item.workload, item.series
+    def _finish(self, item: _Series, copy_series: _Series | None, copy_bytes: int) -> None:
+        config, workload, series, timer = item.config, item.workload, item.series, item.timer
         row = self._base_row(config)
         summary = series.summary()
         row.update(timer=timer.mode, threads=torch.get_num_threads(), samples=summary.n,
@@ -219,9 +243,9 @@ class Runner:
         row["throttled"] = throttled if config.device.startswith("cuda") else ""
         row["flags"] = ";".join(flags)
         row["status"] = "noisy" if "noisy" in flags else "ok"
-        self.emit(row)
-        if self.emit_samples is not None:
+        if self.emit_samples is not None:  # samples first: a row on disk has its samples too
             self.emit_samples(config, list(series.samples), item.calls)
+        self.emit(row)
         self.on_progress(config, "done")
 
     def _base_row(self, config: Config) -> Row:
@@ -294,8 +318,7 @@ class Runner:
         if config.device.startswith("cuda"):
             from .cuda import fits_in_l2, l2_cache_bytes
 
-            row["fits_l2"] = fits_in_l2(config.numel * item.workload.element_size,
-                                        l2_cache_bytes(config.device))
+            row["fits_l2"] = fits_in_l2(item.workload.min_bytes, l2_cache_bytes(config.device))
         if index is None:
             return False
         from ..nvml import is_throttled
@@ -329,6 +352,30 @@ class Runner:
     def _release(device: str) -> None:
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
+
+
+def _chunk_size(device: str, numel: int, element_size: int) -> int:
+    """How many configurations of a group may hold their tensors at once.
+
+    Each keeps about four input-sized tensors alive (the bwd pass's output and saved tensors,
+    gradients); a quarter of the free memory bounds the chunk, so `--act all --impl all` at
+    2^24 elements is measured in several interleaved chunks instead of running out of memory.
+    """
+    per_config = 4 * numel * element_size
+    try:
+        if device.startswith("cuda"):
+            free = torch.cuda.mem_get_info(device)[0]
+        else:
+            import psutil
+
+            free = psutil.virtual_memory().available
+    except Exception:  # noqa: BLE001 - unknown: no limit
+        return 10**9
+    return max(1, int(free // 4 // max(per_config, 1)))
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _failure_status(error: BaseException) -> str:

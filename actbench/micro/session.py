@@ -6,16 +6,19 @@ at once; pointing `out` at an existing report skips the configurations it alread
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .. import env
 from ..report.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
-from ..report.writer import (ReportWriter, check_writable, completed_keys, utc_stamp,
-                             write_sidecar)
+from ..report.writer import (ReportWriter, check_header, check_writable, completed_keys, sidecar_path,
+                             utc_stamp, write_sidecar)
 from .plan import Config, Plan
 from .runner import Runner, Settings, keep_freed_memory
 
@@ -46,8 +49,10 @@ def prepare(plan: Plan, settings: Settings, out: Path | None = None,
     """Check the output paths (before any measurement) and work out what is left to do."""
     out = Path(out) if out is not None else default_report_path(plan.devices)
     check_writable(out)
+    check_header(out, MICRO_COLUMNS)
     if samples_out is not None:
         check_writable(Path(samples_out))
+        check_header(Path(samples_out), MICRO_SAMPLE_COLUMNS)
     run = MicroRun(plan, settings, out, Path(samples_out) if samples_out else None)
     run.skipped = len(plan.configs) - len(run.pending)
     return run
@@ -56,14 +61,16 @@ def prepare(plan: Plan, settings: Settings, out: Path | None = None,
 def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | None = None) -> None:
     """Measure what is pending; rows reach the report (and `run.rows`) as each one finishes."""
     pending = run.pending
+    if run.settings.threads:
+        torch.set_num_threads(run.settings.threads)  # before the environment records it
     allocator = keep_freed_memory() if any(c.device == "cpu" for c in pending) else "n/a"
     environment = env.capture()
-    write_sidecar(run.out, {"kind": "micro", "environment": environment,
-                            "settings": _settings_dict(run.settings),
-                            "cpu_allocator": allocator,
-                            "configurations": [dict(zip(MICRO_KEY, c.key)) for c in run.plan.configs]})
-    key_columns = env.key_columns(environment)
-    with ReportWriter(run.out, MICRO_COLUMNS) as writer:
+    with ReportWriter(run.out, MICRO_COLUMNS) as writer:  # checks an existing report's header
+        _write_sidecar(run, {"kind": "micro", "environment": environment,
+                             "settings": _settings_dict(run.settings), "cpu_allocator": allocator,
+                             "configurations": [dict(zip(MICRO_KEY, c.key))
+                                                for c in run.plan.configs]})
+        key_columns = env.key_columns(environment)
         samples_writer = ReportWriter(run.samples_out, MICRO_SAMPLE_COLUMNS) if run.samples_out else None
 
         def emit(row: dict[str, Any]) -> None:
@@ -71,9 +78,9 @@ def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | N
             run.rows.append(row)
 
         def emit_samples(config: Config, samples: list[float], calls: int) -> None:
-            for index, seconds in enumerate(samples):
-                samples_writer.write({**dict(zip(MICRO_KEY, config.key)), "sample": index,
-                                      "seconds_per_call": seconds, "calls": calls})
+            samples_writer.write_many({**dict(zip(MICRO_KEY, config.key)), "sample": index,
+                                       "seconds_per_call": seconds, "calls": calls}
+                                      for index, seconds in enumerate(samples))
 
         try:
             Runner(run.settings, key_columns, emit, emit_samples if samples_writer else None,
@@ -81,6 +88,19 @@ def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | N
         finally:
             if samples_writer is not None:
                 samples_writer.close()
+
+
+def _write_sidecar(run: MicroRun, content: dict[str, Any]) -> None:
+    """A resumed report keeps the earlier invocations' environments and settings."""
+    path = sidecar_path(run.out)
+    earlier: list[Any] = []
+    if run.skipped and path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            earlier = previous.pop("earlier_invocations", []) + [previous]
+        except (OSError, ValueError):
+            earlier = []
+    write_sidecar(run.out, {**content, "earlier_invocations": earlier})
 
 
 def _settings_dict(settings: Settings) -> dict[str, Any]:

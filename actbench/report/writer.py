@@ -46,9 +46,14 @@ def check_writable(path: Path) -> None:
     except OSError as error:
         raise ActbenchError(f"cannot create the folder {parent} for {path.name}: "
                             f"{error.strerror or error}") from None
-    target = path if path.exists() else parent
-    if not os.access(target, os.W_OK):
-        raise ActbenchError(f"cannot write {path}: permission denied")
+    existed = path.exists()
+    try:  # a real open: permission bits say little to root or on special file systems
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise ActbenchError(f"cannot write {path}: {error.strerror or error}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 def _cell(value: Any) -> Any:
@@ -70,10 +75,7 @@ class ReportWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         existing = self.path.exists() and self.path.stat().st_size > 0
         if existing:
-            header = read_header(self.path)
-            if header != list(self.columns):
-                raise ActbenchError(f"{self.path} has different columns than this version of "
-                                    "actbench writes; choose a new --out file")
+            check_header(self.path, self.columns)
             _repair_last_line(self.path)
         self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
@@ -82,7 +84,12 @@ class ReportWriter:
             self._sync()
 
     def write(self, row: Mapping[str, Any]) -> None:
-        self._writer.writerow({column: _cell(row.get(column)) for column in self.columns})
+        self.write_many([row])
+
+    def write_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Several rows, then one flush and fsync."""
+        for row in rows:
+            self._writer.writerow({column: _cell(row.get(column)) for column in self.columns})
         self._sync()
 
     def _sync(self) -> None:
@@ -101,8 +108,19 @@ class ReportWriter:
 
 
 def read_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return next(csv.reader(handle), [])
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ActbenchError(f"{path} is not a CSV report ({error}); choose another --out") from None
+
+
+def check_header(path: Path, columns: Sequence[str]) -> None:
+    """An existing, non-empty report must have exactly these columns to be resumed."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size > 0 and read_header(path) != list(columns):
+        raise ActbenchError(f"{path} has different columns than this report (another kind, suite or "
+                            "version wrote it); choose a new --out")
 
 
 def _repair_last_line(path: Path) -> None:
@@ -115,11 +133,14 @@ def _repair_last_line(path: Path) -> None:
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     """All complete rows of a report as strings (readers convert what they need)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        text = handle.read()
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    return list(csv.DictReader(text.splitlines()))
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            text = handle.read()
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        return list(csv.DictReader(text.splitlines()))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ActbenchError(f"{path} is not a readable CSV report ({error})") from None
 
 
 def completed_keys(path: Path, key: Iterable[str]) -> set[tuple[str, ...]]:

@@ -19,7 +19,7 @@ from typing import Any
 from .. import env
 from ..errors import ActbenchError
 from ..report.schema import SCHEMA_VERSION, TRAIN_RUN_KEY, train_columns, train_epoch_columns
-from ..report.writer import (ReportWriter, check_writable, completed_keys, read_header, read_rows,
+from ..report.writer import (ReportWriter, check_writable, read_header, read_rows,
                              utc_now, utc_stamp, write_sidecar)
 from .loop import EpochResult, RunResult, result_columns, summarise_noise_columns, train_run
 from .suite import RunSpec, Suite
@@ -69,12 +69,29 @@ def prepare(suite: Suite, out: Path | None = None) -> SuiteRun:
             raise ActbenchError(f"{out} was written by a different suite or version (its columns "
                                 "differ); resume with the suite and flags that wrote it, or choose "
                                 "a new --out")
-        done = {key[0] for key in completed_keys(out, ("config_hash",))}
+        # ok and diverged runs are done (a diverged run diverges again); failed ones run again
+        done = {row["config_hash"] for row in read_rows(out) if row.get("status") in FINISHED}
+    _check_devices(runs)
     return SuiteRun(suite, out, runs, done, sweep_keys, summarise_noise_columns(levels))
 
 
-def _drop_partial_epochs(path: Path, done_hashes: set[str]) -> None:
-    """Keep only epoch rows of finished runs (a killed run is re-run from its first epoch)."""
+FINISHED = ("ok", "diverged")
+# The data set is generated / subsampled with one fixed seed for every run: runs of one suite
+# see the same data, and seeds vary initialisation, batch order and dropout only.
+DATA_SEED = 0
+
+
+def _check_devices(runs: list[RunSpec]) -> None:
+    """'cuda' on a machine without CUDA is a mistake to report before anything runs."""
+    from ..micro.plan import resolve_device
+
+    for name in sorted({run.config["train"]["device"] for run in runs}):
+        resolve_device(name)
+
+
+def _keep_rows_of(path: Path, done_hashes: set[str]) -> None:
+    """Keep only rows of finished runs: epoch rows of a killed run and rows of failed runs go,
+    since those runs are run again (never duplicated)."""
     if not path.exists() or path.stat().st_size == 0:
         return
     header = read_header(path)
@@ -103,12 +120,12 @@ class _DataCache:
         from . import data
 
         config = dict(run.config["data"])
-        key = json.dumps([config, run.seed, str(device)], sort_keys=True, default=str)
+        key = json.dumps([config, str(device)], sort_keys=True, default=str)
         if key != self._key:
             self._splits = None  # free the previous one first
             name = config.pop("name")
             root, download = config.pop("root", None), config.pop("download", False)
-            splits = data.load_dataset(name, root=root, download=download, seed=run.seed, **config)
+            splits = data.load_dataset(name, root=root, download=download, seed=DATA_SEED, **config)
             if device.type == "cuda":  # the whole set on the GPU, augmented there
                 splits = splits.to(device)
             self._key, self._splits = key, splits
@@ -135,7 +152,8 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
     key_env = env.key_columns(environment)
     write_sidecar(suite_run.out, {"kind": "train", "suite": suite_run.suite.resolved(),
                                   "environment": environment})
-    _drop_partial_epochs(suite_run.epochs_out, suite_run.done_hashes)
+    _keep_rows_of(suite_run.out, suite_run.done_hashes)
+    _keep_rows_of(suite_run.epochs_out, suite_run.done_hashes)
     run_columns = train_columns(suite_run.sweep_keys, suite_run.noise_columns)
     epoch_columns = train_epoch_columns(suite_run.sweep_keys)
     cache = _DataCache()
@@ -175,8 +193,11 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
 
 
 def run_rows(suite_run: SuiteRun) -> list[dict[str, str]]:
-    """Every run row of the report (this invocation's and earlier ones')."""
-    return read_rows(suite_run.out) if suite_run.out.exists() else []
+    """The report's rows of this suite's runs (earlier invocations' included, others' not)."""
+    if not suite_run.out.exists():
+        return []
+    hashes = {run.config_hash for run in suite_run.runs}
+    return [row for row in read_rows(suite_run.out) if row.get("config_hash") in hashes]
 
 
 __all__ = ["SuiteRun", "prepare", "execute", "run_rows", "epochs_path", "TRAIN_RUN_KEY"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,13 +110,16 @@ def _deterministic(enabled: bool):
         yield
         return
     previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     benchmark = torch.backends.cudnn.benchmark
+    # cuBLAS is deterministic only with a fixed workspace, set before its first use
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous)
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
         torch.backends.cudnn.benchmark = benchmark
 
 
@@ -247,6 +251,8 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
         epoch_s = time.perf_counter() - epoch_start
         test_acc, test_loss = evaluate(forward, splits.test_x, splits.test_y,
                                        train_cfg["eval_batch_size"], device, amp)
+        if not math.isfinite(test_loss):  # e.g. the epoch's last step produced NaN weights
+            raise Diverged(f"test loss became {test_loss} after epoch {epoch}")
         record = EpochResult(epoch, loss_sum.item() / seen, correct.item() / seen, test_loss,
                              test_acc, lr,
                              epoch_s, seen / epoch_s if epoch_s > 0 else float("nan"))

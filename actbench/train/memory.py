@@ -1,7 +1,8 @@
 """Peak memory of one training run, measured the most honest way each device allows.
 
-- CUDA: `torch.cuda.max_memory_allocated` after resetting the peak at the start of the run
-  (tensors only; the caching allocator's reserve and the CUDA context are not counted).
+- CUDA: `torch.cuda.max_memory_allocated` above what was allocated when the run started (the
+  data set, which may live on the GPU, is not counted; neither are the caching allocator's
+  reserve and the CUDA context).
 - CPU on Linux: the process's peak resident set size (VmHWM), reset at the start of the run by
   writing 5 to /proc/self/clear_refs. It counts everything the process touches (interpreter,
   data set, model, activations), so compare runs of one suite with each other, not with the
@@ -43,17 +44,19 @@ class PeakMemory:
         self.peak_bytes: int | None = None
         self.kind = ""
         self._cpu_ok = False
+        self._baseline = 0
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+            self._baseline = torch.cuda.memory_allocated(self.device)
         elif sys.platform.startswith("linux"):
             self._cpu_ok = _reset_hwm() and _read_hwm() is not None
         return self
 
     def __exit__(self, *exc) -> None:
         if self.device.type == "cuda":
-            self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device))
+            self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device)) - self._baseline
             self.kind = "cuda_max_allocated"
         elif self._cpu_ok:
             self.peak_bytes = _read_hwm()

@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ActbenchError, close_matches
+from ..zoo.registry import split_names
 from . import data, models
 
 SHIPPED_SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
@@ -527,7 +528,7 @@ def _check_across_keys(config: dict, problems: list[Problem]) -> None:
 
 def _activation_entry(item: object, path: str, problems: list[Problem]) -> ActivationEntry | None:
     """Resolve one `activations` item and build it once, so bad names and params fail here."""
-    from ..zoo.registry import lookup
+    from ..zoo.registry import lookup, split_names
 
     if isinstance(item, str):
         item = {"name": item}
@@ -659,7 +660,7 @@ def _baseline(raw: object, entries: list[ActivationEntry], problems: list[Proble
     labels = [entry.label for entry in entries]
     if raw.strip() in labels:
         return raw.strip()
-    from ..zoo.registry import lookup
+    from ..zoo.registry import lookup, split_names
 
     try:
         name = lookup(raw).name
@@ -844,18 +845,7 @@ def _apply_override(document: dict, key: str, value: object) -> str | None:
     return None
 
 
-def _split_top_level(text: str) -> list[str]:
-    """Split a comma list, keeping commas inside parentheses ("max(x, 0.1 * x),relu" is two items)."""
-    items, depth, current = [], 0, ""
-    for char in text:
-        depth += (char == "(") - (char == ")")
-        if char == "," and depth == 0:
-            items.append(current)
-            current = ""
-        else:
-            current += char
-    items.append(current)
-    return [item.strip() for item in items if item.strip()]
+_split_top_level = split_names
 
 
 def _seed_list(seeds: object) -> object:

@@ -136,6 +136,21 @@ def specs_in_family(family: str | None = None) -> list[ActivationSpec]:
     return [spec for spec in every if spec.family.lower() == family.lower()]
 
 
+def split_names(text: str) -> list[str]:
+    """Split a comma list of names, keeping commas inside parentheses: expressions such as
+    "max(x, 0.1 * x)" stay whole ("max(x, 0.1 * x),relu" is two items)."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    return [item.strip() for item in items if item.strip()]
+
+
 def lookup(text: str) -> ActivationSpec:
     """The spec for a name, an import path or an expression (see the module docstring)."""
     _ensure_zoo()

@@ -35,13 +35,36 @@ def test_micro_writes_the_documented_columns_and_prints_tables(run_cli, tmp_path
     assert '"environment"' in sidecar.read_text()
 
 
-def test_mish_impl_all_shows_saved_multiples(run_cli, tmp_path):
+def test_mish_impl_all_shows_saved_multiples_and_the_ratio_to_relu(run_cli, tmp_path):
     out = tmp_path / "r.csv"
     result = run_cli("micro", "--act", "mish", "--impl", "all", "--pass", "fwd", *TINY,
                      "--out", str(out))
     assert result.exit_code == 0, result.output
-    saved = {r["impl"]: float(r["saved_x_input"]) for r in read(out)}
+    saved = {r["impl"]: float(r["saved_x_input"]) for r in read(out) if r["activation"] == "mish"}
     assert saved == {"native": 1.0, "formula": 2.0, "memeff": 1.0, "compiled": 1.0}
+    assert [r["impl"] for r in read(out) if r["activation"] == "relu"] == ["native"]
+    relu_line = next(line for line in result.output.splitlines() if line.startswith("│ relu"))
+    assert "1.00x" in relu_line
+
+
+def test_a_report_of_another_kind_is_refused_and_its_sidecar_kept(run_cli, tmp_path):
+    out = tmp_path / "other.csv"
+    out.write_text("a,b\n1,2\n")
+    out.with_suffix(".json").write_text('{"x": 1}')
+    result = run_cli("micro", "--act", "relu", *TINY, "--out", str(out))
+    assert result.exit_code == 2 and "different columns" in result.output
+    assert out.with_suffix(".json").read_text() == '{"x": 1}'
+
+
+def test_resuming_keeps_the_earlier_sidecar(run_cli, tmp_path):
+    import json
+
+    out = tmp_path / "r.csv"
+    assert run_cli("micro", "--act", "relu", "--pass", "fwd", *TINY, "--out", str(out), "-q").exit_code == 0
+    assert run_cli("micro", "--act", "relu,silu", "--pass", "fwd", *TINY, "--out", str(out), "-q").exit_code == 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert len(sidecar["earlier_invocations"]) == 1
+    assert sidecar["earlier_invocations"][0]["kind"] == "micro"
 
 
 def test_quiet_prints_only_the_path(run_cli, tmp_path):
@@ -82,6 +105,7 @@ def test_rerun_on_the_same_report_resumes(run_cli, tmp_path):
     (["--baseline", "rleu"], "relu"),
     (["--out", "/proc/nope/r.csv"], "cannot"),
     (["--out", "report.txt"], "must end in .csv"),
+    (["--act", "x * clamp(x, 0, 1"], "expression"),
 ])
 def test_bad_inputs_exit_2_with_one_line(run_cli, args, message):
     result = run_cli("micro", "--act", "relu", *args)

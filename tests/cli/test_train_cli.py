@@ -181,3 +181,50 @@ def test_bad_flags_exit_2(run_cli, tmp_path, args, message):
     result = run_cli("train", str(write_suite(tmp_path)), *args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+class FailsWhenAsked(__import__("torch").nn.Module):
+    """ReLU that raises while ACTBENCH_TEST_FAIL is set: a failure that goes away on re-run."""
+
+    def forward(self, x):
+        if os.environ.get("ACTBENCH_TEST_FAIL"):
+            raise RuntimeError("transient failure")
+        return x.clamp_min(0)
+
+
+def test_resume_runs_failed_runs_again_without_duplicating_them(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+
+    suite = write_suite(tmp_path, activations=["relu", "tests.cli.test_train_cli:FailsWhenAsked"],
+                        seeds=[0], baseline=None)
+    out = tmp_path / "r.csv"
+    runner = CliRunner()
+    first = runner.invoke(app, ["train", str(suite), "--out", str(out), "-q"],
+                          env={"ACTBENCH_TEST_FAIL": "1"})
+    assert first.exit_code == 1
+    assert sorted(r["status"] for r in read(out)) == ["failed", "ok"]
+    monkeypatch.delenv("ACTBENCH_TEST_FAIL", raising=False)
+    second = runner.invoke(app, ["train", str(suite), "--resume", str(out), "-q"])
+    assert second.exit_code == 0, second.output
+    runs = read(out)
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"ok"}
+    epochs = read(tmp_path / "r.epochs.csv")
+    assert len(epochs) == 4  # 2 runs x 2 epochs, the failed attempt left none behind
+
+
+def test_the_resume_hint_repeats_the_flags():
+    from actbench.cli.train import _command_line
+
+    line = _command_line("quick", ["train.epochs=2"], "0,1", ["mish,relu"], "cpu", Path("r.csv"))
+    assert line == ("actbench train quick --set train.epochs=2 --seeds 0,1 --act mish,relu "
+                    "--device cpu --resume r.csv")
+
+
+def test_cuda_without_cuda_is_refused_before_training(run_cli, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = run_cli("train", str(write_suite(tmp_path)), "--device", "cuda")
+    assert result.exit_code == 2 and "CUDA is not available" in result.output

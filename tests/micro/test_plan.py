@@ -97,3 +97,22 @@ def test_auto_is_cpu_without_accelerators(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert resolve_device("auto") == "cpu"
+
+
+def test_expressions_with_commas_stay_whole():
+    plan = make_plan(["x * clamp(x, 0, 1),relu"], devices=["cpu"], sizes=["64"], passes=["fwd"])
+    assert [c.activation.label for c in plan.configs] == ["x * clamp(x, 0, 1)", "relu"]
+
+
+def test_the_same_configuration_named_twice_is_measured_once():
+    plan = make_plan(["relu"], devices=["cpu"], sizes=["1M", "2^20"], shapes=["1048576"],
+                     passes=["fwd"])
+    assert len(plan.configs) == 1
+
+
+def test_the_baseline_is_added_when_missing():
+    plan = make_plan(["mish"], devices=["cpu"], sizes=["64"], passes=["fwd"], baseline="relu")
+    assert [(c.activation.label, c.impl) for c in plan.configs] == [("mish", "native"),
+                                                                    ("relu", "native")]
+    plan = make_plan(["mish,relu"], devices=["cpu"], sizes=["64"], passes=["fwd"], baseline="relu")
+    assert len(plan.configs) == 2

@@ -121,3 +121,43 @@ def test_real_timer_end_to_end_on_cpu():
     assert by_impl["memeff"]["saved_x_input"] == pytest.approx(1.0)
     assert by_impl["native"]["saved_x_input"] == pytest.approx(1.0)
     assert all(row["max_rel_err"] < 1e-5 and row["finite"] for row in rows)
+
+
+def test_a_failure_while_sampling_is_a_row_and_the_others_finish(monkeypatch):
+    class Failing(FakeTimer):
+        def measure(self, fn, calls):
+            self.log.append(fn)
+            if fn is self.victim and len(self.log) > 20:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return 1e-3
+
+    timer = Failing()
+    original = runner_module.Runner._prepare
+
+    def prepare(self, config, flat_x, flat_g, t):
+        item = original(self, config, flat_x, flat_g, t)
+        if config.activation.label == "silu":
+            timer.victim = item.call
+        return item
+
+    monkeypatch.setattr(runner_module, "_timer_for", lambda *args, **kwargs: timer)
+    monkeypatch.setattr(runner_module.Runner, "_prepare", prepare)
+    rows = run(make_plan(["relu,silu,gelu"], devices=["cpu"], sizes=["64"], passes=["fwd"]).configs)
+    status = {row["activation"]: row["status"] for row in rows}
+    assert status == {"relu": "ok", "silu": "oom", "gelu": "ok"}
+
+
+def test_groups_too_large_for_memory_are_measured_in_chunks(fake_timer, monkeypatch):
+    monkeypatch.setattr(runner_module, "_chunk_size", lambda *args: 1)
+    plan = make_plan(["relu,silu,gelu"], devices=["cpu"], sizes=["64"], passes=["fwd", "bwd"])
+    rows = run(plan.configs)
+    assert sorted((r["activation"], r["pass"]) for r in rows) == sorted(
+        (c.activation.label, c.pass_) for c in plan.configs)
+    assert all(r["status"] == "ok" for r in rows)
+
+
+def test_cold_cpu_samples_are_single_calls():
+    settings = quick_settings(cold=True)
+    settings.stopping = StoppingRule(min_samples=3, max_time=0.3)
+    rows = run(make_plan(["relu"], devices=["cpu"], sizes=["64"], passes=["fwd"]).configs, settings)
+    assert rows[0]["timer"] == "wallclock-cold" and rows[0]["calls_per_sample"] == 1
