@@ -1,17 +1,20 @@
 """Does `actbench micro` agree with torch.utils.benchmark? Same callables, same process, one run.
 
 For relu, silu, gelu and mish (every implementation) at 2^20 float32 elements on the CPU, each
-pass is timed by actbench's runner and by `Timer.blocked_autorange`, alternately, and the two
-medians are printed with their ratio. Both time the very same closure (actbench's workload), so
-a difference comes from the method (warm-up, stopping, batching), not from what is measured.
+pass is timed by actbench's runner and by `Timer.blocked_autorange`, alternately (`--rounds`
+times each, A B A B ...), and the median of each method's medians is printed with their ratio.
+Both time the same kind of closure (actbench's workload), so a difference comes from the method
+(warm-up, stopping, batching) or from the machine changing between the two, not from what is
+measured; alternating rounds keep the second small.
 
-    python benchmarks/micro_vs_timer.py --threads 2 [--passes fwd,fwdbwd] [--size 1048576]
+    python benchmarks/micro_vs_timer.py --threads 2 [--rounds 3] [--passes fwd,fwdbwd] [--size 1048576]
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 
 import torch
 import torch.utils.benchmark as torch_benchmark
@@ -29,6 +32,7 @@ def main() -> None:
     parser.add_argument("--size", default="1048576")
     parser.add_argument("--passes", default="fwd,fwdbwd")
     parser.add_argument("--activations", default="relu,silu,gelu,mish")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--system-allocator", action="store_true",
                         help="do not reuse freed heap blocks (what actbench micro does on Linux)")
     args = parser.parse_args()
@@ -50,15 +54,17 @@ def main() -> None:
     print("|---|---|---|---:|---:|---:|")
     ratios = []
     for config in plan.configs:
-        rows: list[dict] = []
-        runner = Runner(Settings(stopping=StoppingRule(max_time=2.0), energy=False), {},
-                        rows.append)
-        runner.run([config])
-        ours = rows[0]["median_s"]
         workload = make_workload(config, flat_x, flat_g)
         timer = torch_benchmark.Timer(stmt="call()", globals={"call": workload.call},
                                       num_threads=args.threads)
-        theirs = timer.blocked_autorange(min_run_time=1.0).median
+        ours_all, theirs_all = [], []
+        for _ in range(args.rounds):
+            rows: list[dict] = []
+            Runner(Settings(stopping=StoppingRule(max_time=1.0), energy=False), {},
+                   rows.append).run([config])
+            ours_all.append(rows[0]["median_s"])
+            theirs_all.append(timer.blocked_autorange(min_run_time=1.0).median)
+        ours, theirs = statistics.median(ours_all), statistics.median(theirs_all)
         ratios.append(ours / theirs)
         print(f"| {config.activation.label} | {config.impl} | {config.pass_} | "
               f"{ours * 1e6:.1f} µs | {theirs * 1e6:.1f} µs | {ours / theirs:.3f} |", flush=True)
