@@ -131,11 +131,17 @@ class _SuiteProgress:
 
         def on_event(kind: str, run, *args) -> None:
             if kind == "run_start" and self.progress is not None:
-                epochs = run.config["train"]["epochs"]
-                self.progress.reset(self.run_task, total=epochs,
-                                    description=f"{run.activation.label} seed {run.seed}")
+                self.epochs, self.epoch = run.config["train"]["epochs"], 0
+                self.progress.reset(self.run_task, total=self.epochs,
+                                    description=f"{run.activation.label} seed {run.seed} epoch 1")
+            elif kind == "batch" and self.progress is not None:
+                step, steps = args
+                self.progress.update(self.run_task, total=self.epochs * steps,
+                                     completed=self.epoch * steps + step)
             elif kind == "epoch" and self.progress is not None:
-                self.progress.update(self.run_task, completed=args[0].epoch)
+                self.epoch = args[0].epoch
+                self.progress.update(self.run_task, description=f"{run.activation.label} seed "
+                                     f"{run.seed} epoch {min(self.epoch + 1, self.epochs)}")
             elif kind == "run_done":
                 result = args[0]
                 final = result.final
