@@ -6,7 +6,6 @@ at once; pointing `out` at an existing report skips the configurations it alread
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import torch
 
 from .. import env
 from ..report.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
-from ..report.writer import (ReportWriter, check_header, check_writable, completed_keys, sidecar_path,
+from ..report.writer import (ReportWriter, check_header, check_writable, completed_keys,
                              utc_stamp, write_sidecar)
 from .plan import Config, Plan
 from .runner import Runner, Settings, keep_freed_memory
@@ -66,10 +65,11 @@ def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | N
     allocator = keep_freed_memory() if any(c.device == "cpu" for c in pending) else "n/a"
     environment = env.capture()
     with ReportWriter(run.out, MICRO_COLUMNS) as writer:  # checks an existing report's header
-        _write_sidecar(run, {"kind": "micro", "environment": environment,
+        write_sidecar(run.out, {"kind": "micro", "environment": environment,
                              "settings": _settings_dict(run.settings), "cpu_allocator": allocator,
                              "configurations": [dict(zip(MICRO_KEY, c.key))
-                                                for c in run.plan.configs]})
+                                                for c in run.plan.configs]},
+                      resumed=bool(run.skipped))
         key_columns = env.key_columns(environment)
         samples_writer = ReportWriter(run.samples_out, MICRO_SAMPLE_COLUMNS) if run.samples_out else None
 
@@ -88,19 +88,6 @@ def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | N
         finally:
             if samples_writer is not None:
                 samples_writer.close()
-
-
-def _write_sidecar(run: MicroRun, content: dict[str, Any]) -> None:
-    """A resumed report keeps the earlier invocations' environments and settings."""
-    path = sidecar_path(run.out)
-    earlier: list[Any] = []
-    if run.skipped and path.exists():
-        try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
-            earlier = previous.pop("earlier_invocations", []) + [previous]
-        except (OSError, ValueError):
-            earlier = []
-    write_sidecar(run.out, {**content, "earlier_invocations": earlier})
 
 
 def _settings_dict(settings: Settings) -> dict[str, Any]:

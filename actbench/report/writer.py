@@ -152,9 +152,20 @@ def completed_keys(path: Path, key: Iterable[str]) -> set[tuple[str, ...]]:
     return {tuple(row.get(column, "") for column in key) for row in read_rows(path)}
 
 
-def write_sidecar(report: Path, content: Mapping[str, Any]) -> Path:
-    """The JSON sidecar (same stem): full environment and resolved configuration."""
+def write_sidecar(report: Path, content: Mapping[str, Any], resumed: bool = False) -> Path:
+    """The JSON sidecar (same stem): full environment and resolved configuration.
+
+    A resumed report keeps what earlier invocations recorded, under "earlier_invocations".
+    """
     path = sidecar_path(Path(report))
+    earlier: list[Any] = []
+    if resumed and path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            earlier = previous.pop("earlier_invocations", []) + [previous]
+        except (OSError, ValueError, AttributeError):
+            earlier = []
+    content = {**content, "earlier_invocations": earlier}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(content, indent=2, default=str, sort_keys=False) + "\n",
                    encoding="utf-8")

@@ -151,7 +151,8 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
     environment = env.capture()
     key_env = env.key_columns(environment)
     write_sidecar(suite_run.out, {"kind": "train", "suite": suite_run.suite.resolved(),
-                                  "environment": environment})
+                                  "environment": environment},
+                  resumed=suite_run.out.exists() and suite_run.out.stat().st_size > 0)
     _keep_rows_of(suite_run.out, suite_run.done_hashes)
     _keep_rows_of(suite_run.epochs_out, suite_run.done_hashes)
     run_columns = train_columns(suite_run.sweep_keys, suite_run.noise_columns)

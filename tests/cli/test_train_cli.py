@@ -228,3 +228,14 @@ def test_cuda_without_cuda_is_refused_before_training(run_cli, tmp_path, monkeyp
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     result = run_cli("train", str(write_suite(tmp_path)), "--device", "cuda")
     assert result.exit_code == 2 and "CUDA is not available" in result.output
+
+
+def test_resuming_keeps_the_earlier_sidecar(run_cli, tmp_path):
+    import json
+
+    suite, out = write_suite(tmp_path, seeds=[0]), tmp_path / "r.csv"
+    assert run_cli("train", str(suite), "--out", str(out), "-q").exit_code == 0
+    assert run_cli("train", str(suite), "--resume", str(out), "-q").exit_code == 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["kind"] == "train" and len(sidecar["earlier_invocations"]) == 1
+    assert sidecar["earlier_invocations"][0]["suite"]["name"] == "tiny"
