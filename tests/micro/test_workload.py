@@ -109,3 +109,28 @@ def test_finite_probe_catches_overflow():
             return torch.exp(x)
 
     assert not measure_accuracy(config, Overflowing()).finite
+
+
+def _module_for(name, impl, dtype, size="256"):
+    config = make_plan([name], impl=impl, devices=["cpu"], sizes=[size], dtypes=[dtype],
+                       passes=["fwd"]).configs[0]
+    n = config.numel
+    return config, make_workload(config, make_input(n, dtype, "cpu"),
+                                 make_input(n, dtype, "cpu", seed=1)).module
+
+
+def test_a_true_overflow_is_not_a_finiteness_failure():
+    # ACON-C's output (p1 - p2) x ... really exceeds float16's range near its largest value
+    config, module = _module_for("acon_c", "memeff", "float16", size="1024")
+    with torch.no_grad():
+        module.p1.fill_(3.0)
+        module.p2.fill_(0.0)
+    assert measure_accuracy(config, module).finite
+
+
+def test_an_overflow_inside_the_formula_is_a_finiteness_failure():
+    # PyTorch's bfloat16 GELU overflows above about max/2 although GELU(x) = x there
+    config, module = _module_for("gelu", "native", "bfloat16")
+    assert not measure_accuracy(config, module).finite
+    config, module = _module_for("gelu", "formula", "bfloat16")
+    assert measure_accuracy(config, module).finite
