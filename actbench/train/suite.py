@@ -491,6 +491,19 @@ def _unknown_key(name: str, known: Iterable[str]) -> str:
     return f"unknown key ({hint})"
 
 
+AUGMENTED = ("cifar10", "cifar100")
+# per-sample input dimensions each model needs (mlp flattens anything)
+MODEL_INPUT_DIMS = {"cnn": 3, "deep_fc": 3, "resnet": 3, "cnn1d": 2}
+DATASET_INPUT_DIMS = {"cifar10": 3, "cifar100": 3, "mnist": 3, "fashion_mnist": 3, "mnist1d": 2}
+
+
+def _input_dims(data_cfg: Mapping) -> int | None:
+    if data_cfg["name"] == "synthetic":
+        shape = data_cfg.get("shape")
+        return len(shape) if isinstance(shape, (list, tuple)) else None
+    return DATASET_INPUT_DIMS.get(data_cfg["name"])
+
+
 def _check_across_keys(config: dict, problems: list[Problem]) -> None:
     """Checks that involve two keys; each runs only when both keys passed their own checks."""
     bad = {path.split("[")[0] for path, _ in problems}
@@ -514,6 +527,17 @@ def _check_across_keys(config: dict, problems: list[Problem]) -> None:
     if ok("schedule.warmup_epochs", "train.epochs") and schedule["warmup_epochs"] >= train["epochs"]:
         problems.append(("schedule.warmup_epochs", f"expected fewer than train.epochs "
                                                    f"({train['epochs']}), got {schedule['warmup_epochs']}"))
+    data_cfg = config["data"]
+    if ok("train.augment", "data.name") and train["augment"] and data_cfg["name"] not in AUGMENTED:
+        problems.append(("train.augment", f"{data_cfg['name']} has no standard augmentation (only "
+                                          f"{' and '.join(AUGMENTED)} do); expected false"))
+    if ok("model.name", "data.name", "data.shape"):
+        dims = _input_dims(data_cfg)
+        needed = MODEL_INPUT_DIMS.get(model["name"])
+        if dims is not None and needed is not None and dims != needed:
+            kind = {2: "1-D signals (C, L), e.g. mnist1d", 3: "images (C, H, W)"}[needed]
+            problems.append(("model.name", f"{model['name']} takes {kind}; {data_cfg['name']} "
+                                           f"gives {dims}-D samples"))
     if ok("schedule.name", "schedule.min_lr", "schedule.max_lr", "optim.lr") \
             and schedule["name"] in ("cosine", "onecycle"):
         peak = schedule["max_lr"] if schedule["name"] == "onecycle" and schedule["max_lr"] else optim["lr"]

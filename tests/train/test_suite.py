@@ -77,7 +77,8 @@ def test_several_mistakes_are_all_reported_once_and_in_file_order():
 
 
 def test_a_sweep_problem_of_every_value_is_reported_once(tmp_path):
-    path = write(tmp_path, "activations: [relu]\nmodel: {name: cnn}\nsweep: {model.depth: [2, 3]}\n")
+    path = write(tmp_path, "activations: [relu]\nmodel: {name: cnn}\ndata: {name: synthetic}\n"
+                           "sweep: {model.depth: [2, 3]}\n")
     problems = problems_of(path)
     assert len(problems) == 1
     assert "sweep.model.depth: not an option of model 'cnn'" in problems[0]
@@ -274,7 +275,7 @@ def test_parse_override_refuses_bad_syntax(text, message):
 
 
 def test_overrides_set_nested_keys_before_validation(tmp_path):
-    path = write(tmp_path, "activations: [relu]\ntrain: {epochs: 0}\n")
+    path = write(tmp_path, "activations: [relu]\ntrain: {epochs: 0}\ndata: {name: synthetic}\n")
     suite = load_suite(path, overrides=["train.epochs=2", "optim.name=sgd", "model={name: cnn}",
                                        "sweep.model.width=[8, 16]", "name=renamed"])
     assert suite.name == "renamed"
@@ -482,3 +483,14 @@ def test_the_docs_examples_are_valid_suites():
     assert blocks
     for block in blocks:
         suite_from_dict(yaml.safe_load(block))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model: {name: cnn1d}\ndata: {name: synthetic, shape: [3, 8, 8]}\n",
+     "model.name: cnn1d takes 1-D signals"),
+    ("model: {name: resnet}\ndata: {name: mnist1d}\n", "model.name: resnet takes images"),
+    ("train: {augment: true}\ndata: {name: mnist1d}\n", "train.augment: mnist1d has no standard"),
+])
+def test_model_and_data_must_fit_each_other(tmp_path, text, message):
+    problems = problems_of(write(tmp_path, "activations: [relu]\n" + text))
+    assert any(message in problem for problem in problems), problems
