@@ -17,7 +17,8 @@ def train(
                                      "shipped suite (quick, cifar10, depth, ...)."),
     set_: list[str] = typer.Option(None, "--set", help="Override a key: --set train.epochs=2 "
                                    "(repeatable, YAML values)."),
-    seeds: str = typer.Option(None, help="Seeds to run: '0,1,2' or a count '5'."),
+    seeds: str = typer.Option(None, help="Seeds to run, a comma list: '0,1,2', or '3' for seed 3 alone (in a suite file, "
+                       "'seeds: 3' is a count)."),
     act: list[str] = typer.Option(None, "--act", help="Activations instead of the suite's "
                                   "(comma lists, repeatable)."),
     device: str = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps (overrides train.device)."),

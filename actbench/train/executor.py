@@ -77,8 +77,9 @@ def prepare(suite: Suite, out: Path | None = None) -> SuiteRun:
 
 FINISHED = ("ok", "diverged")
 # The data set is generated / subsampled with one fixed seed for every run: runs of one suite
-# see the same data, and seeds vary initialisation, batch order and dropout only.
-DATA_SEED = 0
+# see the same data, and seeds vary initialisation, batch order and dropout only. 42 is
+# MNIST-1D's canonical seed (the data set its published results use).
+DATA_SEED = 42
 
 
 def _check_devices(runs: list[RunSpec]) -> None:

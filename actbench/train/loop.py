@@ -210,6 +210,8 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
         batches = data_module.batches(splits.train_x, splits.train_y, batch_size, shuffle=True,
                                       generator=batch_generator, augment=augment)
         for step, (xb, yb) in enumerate(batches):
+            if len(xb) == 1 and seen:  # BatchNorm cannot train on a last batch of one sample
+                continue
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)

@@ -322,7 +322,7 @@ OPTION_CHECKS: dict[str, Check] = {
        for name, choices in getattr(models, "_CHOICES", {}).items()},
     "width_mult": _number(0, low_open=True),
     "train_subset": _optional(_integer(1)),
-    "num_samples": _integer(1),
+    "num_samples": _integer(10),
     "shape": _list_of(_integer(1), min_length=1, max_length=3,
                       what="a list of 1 to 3 integers >= 1 (channels, then spatial sizes)"),
     "classes": _integer(2),
@@ -495,6 +495,16 @@ AUGMENTED = ("cifar10", "cifar100")
 # per-sample input dimensions each model needs (mlp flattens anything)
 MODEL_INPUT_DIMS = {"cnn": 3, "deep_fc": 3, "resnet": 3, "cnn1d": 2}
 DATASET_INPUT_DIMS = {"cifar10": 3, "cifar100": 3, "mnist": 3, "fashion_mnist": 3, "mnist1d": 2}
+DATASET_IMAGE_SIDE = {"cifar10": 32, "cifar100": 32, "mnist": 28, "fashion_mnist": 28}
+
+
+def _image_side(data_cfg: Mapping) -> int | None:
+    """The smaller of height and width of the data set's images (None: not images / unknown)."""
+    if data_cfg["name"] == "synthetic":
+        shape = data_cfg.get("shape")
+        ok = isinstance(shape, (list, tuple)) and len(shape) == 3 and all(_is_int(v) for v in shape)
+        return min(shape[1:]) if ok else None
+    return DATASET_IMAGE_SIDE.get(data_cfg["name"])
 
 
 def _input_dims(data_cfg: Mapping) -> int | None:
@@ -538,6 +548,12 @@ def _check_across_keys(config: dict, problems: list[Problem]) -> None:
             kind = {2: "1-D signals (C, L), e.g. mnist1d", 3: "images (C, H, W)"}[needed]
             problems.append(("model.name", f"{model['name']} takes {kind}; {data_cfg['name']} "
                                            f"gives {dims}-D samples"))
+    side = _image_side(data_cfg) if ok("data.name", "data.shape") else None
+    if ok("model.name", "model.conv_layers") and model["name"] == "cnn" and side is not None \
+            and side < 2 ** model["conv_layers"]:
+        problems.append(("model.conv_layers", f"expected at most {max(side.bit_length() - 1, 0)} for "
+                                              f"{side}-pixel images (each layer halves them), got "
+                                              f"{model['conv_layers']}"))
     if ok("schedule.name", "schedule.min_lr", "schedule.max_lr", "optim.lr") \
             and schedule["name"] in ("cosine", "onecycle"):
         peak = schedule["max_lr"] if schedule["name"] == "onecycle" and schedule["max_lr"] else optim["lr"]
@@ -666,6 +682,8 @@ def _seeds(raw: object, problems: list[Problem]) -> list[int]:
     for i, seed in enumerate(raw):
         if not _is_int(seed) or seed < 0:
             problems.append((f"seeds[{i}]", f"expected an integer >= 0, got {_show(seed)}"))
+        elif seed >= 2**63:
+            problems.append((f"seeds[{i}]", f"expected a seed below 2**63, got {seed}"))
         elif seed in seeds:
             problems.append((f"seeds[{i}]", f"duplicate seed {seed}"))
         else:
@@ -1033,8 +1051,19 @@ def suite_from_dict(document: object, *, source: str = "suite", path: Path | Non
     # the sweep's values as normalised (1e-3 written as text becomes 0.001)
     sweep = {key: [_get_dotted(resolve_config(_with_point(sections, {key: value}))[0], key)
                    for value in values] for key, values in sweep.items()}
+    same = [_problem_line(source, origin, f"sweep.{key}[{i}]", f"the same setting as "
+                          f"sweep.{key}[{j}] ({_show(values[i])}); a sweep point would run twice")
+            for key, values in sweep.items() for i in range(len(values)) for j in range(i)
+            if _canonical(values[i]) == _canonical(values[j])]
+    if same:
+        raise SuiteError(same)
     return Suite(name=name, path=path, description=description, config=config, activations=entries,
                  seeds=seed_list, baseline=baseline, sweep=sweep, sections=sections)
+
+
+def _canonical(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text.lower() if isinstance(value, str) else text
 
 
 def _top_level_position(path: str) -> int:
