@@ -76,7 +76,7 @@ def micro(
     from ..report.micro_tables import micro_tables
     from ..report.writer import read_rows
 
-    for table in micro_tables(read_rows(run.out), baseline):
+    for table in micro_tables(read_rows(run.out), plan.baseline_label):
         console.print(table)
     console.print(f"report: {run.out}")
 

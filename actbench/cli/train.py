@@ -45,7 +45,7 @@ def train(
                        activations=act or None, device=device, check_data=not dry_run)
     from ..train.executor import execute, prepare
 
-    suite_run = prepare(suite, resume or out)
+    suite_run = prepare(suite, resume or out, resume=resume is not None)
     console, err = _console(), _console(stderr=True)
     if dry_run:
         from ..report.train_tables import run_list_table

@@ -64,6 +64,7 @@ class Config:
 class Plan:
     configs: list[Config] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
+    baseline_label: str | None = None  # the baseline's `activation` label in this plan
 
 
 def split_list(values: list[str] | None) -> list[str]:
@@ -174,10 +175,13 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
 
         labels = [label for label in labels if label.lower() != "all"] + names()
     choices = [ActivationChoice(label, lookup(label)) for label in dict.fromkeys(labels)]
-    baseline_choice = None
+    baseline_choice, baseline_label = None, None
     if baseline:
         baseline_spec = lookup(baseline)
-        if not any(choice.spec.name == baseline_spec.name for choice in choices):
+        # an alias names the same activation: `--act lrelu --baseline leaky_relu` measures it once
+        present = [c for c in choices if c.spec.name == baseline_spec.name]
+        baseline_label = present[0].label if present else baseline
+        if not present:
             baseline_choice = ActivationChoice(baseline, baseline_spec)
 
     impl_names = [name.lower() for name in split_list([impl] if impl else None)]
@@ -216,7 +220,7 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     pass_names = list(dict.fromkeys(pass_names))
 
     tensors = [(size, None) for size in size_values] + [(None, shape) for shape in shape_values]
-    plan = Plan(devices=device_names)
+    plan = Plan(devices=device_names, baseline_label=baseline_label)
     for device in device_names:
         for dtype in dtype_names:
             for size, shape in tensors:

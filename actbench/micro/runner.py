@@ -81,6 +81,7 @@ class _Series:
     call: Callable[[], object]
     series: SampleSeries
     timer: Any = None
+    failed: bool = False
     calls: int = 1
     workload: Any = None
     health_before: Any = None
@@ -141,16 +142,17 @@ class Runner:
     def _run_chunk(self, configs, flat_x, flat_g, shared_timer, cold, copy_series, copy_bytes) -> None:
         """Sample the configurations of one chunk round-robin until each one's rule is met."""
         active: list[_Series] = []
+        graphs = (configs[0].device.startswith("cuda") and not cold
+                                      and configs[0].numel <= self.settings.graph_max_numel)
         for config in configs:
             # a CUDA graph is captured per configuration, so graph mode gets a timer of its own
-            timer = shared_timer
-            if getattr(shared_timer, "mode", "") == "graph-hot":
-                timer = _timer_for(config.device, cold, config.numel, self.settings)
+            timer = _timer_for(config.device, cold, config.numel, self.settings) if graphs \
+                else shared_timer
             prepared = self._prepare(config, flat_x, flat_g, timer)
             if prepared is not None:
                 active.append(prepared)
         while active:
-            if copy_series is not None:
+            if copy_series is not None and not copy_series.failed:
                 self._guarded(copy_series, lambda: self._take_slice(copy_series, keep_going=True))
             for item in list(active):
                 failed = self._guarded(item, lambda: self._take_slice(item))
@@ -166,8 +168,9 @@ class Runner:
         try:
             action()
         except Exception as error:  # noqa: BLE001 - e.g. CUDA out of memory while sampling
-            if item.config is None:
-                raise
+            if item.config is None:  # the copy reference: the group goes on without a roofline
+                item.failed = True
+                return True
             self._emit_failure(item.config, error)
             return True
         return False
@@ -231,7 +234,7 @@ class Runner:
 
         row["min_bytes"] = workload.min_bytes
         row["gbps"] = workload.min_bytes / summary.median / 1e9
-        if copy_series is not None and copy_series.series.samples:
+        if copy_series is not None and not copy_series.failed and copy_series.series.samples:
             copy_seconds = summarize(copy_series.series.samples).median
             row["copy_gbps"] = copy_bytes / copy_seconds / 1e9
             row["roofline_frac"] = (workload.min_bytes / (copy_bytes / copy_seconds)) / summary.median

@@ -16,8 +16,9 @@ import torch
 
 from .. import env
 from ..report.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
+from ..errors import ActbenchError
 from ..report.writer import (ReportWriter, check_header, check_writable, completed_keys,
-                             utc_stamp, write_sidecar)
+                             filter_rows, utc_stamp, write_sidecar)
 from .plan import Config, Plan
 from .runner import Runner, Settings, keep_freed_memory
 
@@ -49,6 +50,9 @@ def prepare(plan: Plan, settings: Settings, out: Path | None = None,
     out = Path(out) if out is not None else default_report_path(plan.devices)
     check_writable(out)
     check_header(out, MICRO_COLUMNS)
+    if samples_out is not None and Path(samples_out).resolve() == out.resolve():
+        raise ActbenchError(f"--samples and --out are the same file ({out}); give the raw samples "
+                            "a file of their own")
     if samples_out is not None:
         check_writable(Path(samples_out))
         check_header(Path(samples_out), MICRO_SAMPLE_COLUMNS)
@@ -69,9 +73,14 @@ def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | N
                              "settings": _settings_dict(run.settings), "cpu_allocator": allocator,
                              "configurations": [dict(zip(MICRO_KEY, c.key))
                                                 for c in run.plan.configs]},
-                      resumed=bool(run.skipped))
+                      resumed=run.out.exists() and run.out.stat().st_size > 0)
         key_columns = env.key_columns(environment)
-        samples_writer = ReportWriter(run.samples_out, MICRO_SAMPLE_COLUMNS) if run.samples_out else None
+        samples_writer = None
+        if run.samples_out:
+            # samples of a configuration without a row (killed in between) would be duplicated
+            done = completed_keys(run.out, MICRO_KEY)
+            filter_rows(run.samples_out, lambda row: tuple(row.get(k, "") for k in MICRO_KEY) in done)
+            samples_writer = ReportWriter(run.samples_out, MICRO_SAMPLE_COLUMNS)
 
         def emit(row: dict[str, Any]) -> None:
             writer.write(row)

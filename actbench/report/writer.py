@@ -11,7 +11,7 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -162,12 +162,35 @@ def write_sidecar(report: Path, content: Mapping[str, Any], resumed: bool = Fals
     if resumed and path.exists():
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
-            earlier = previous.pop("earlier_invocations", []) + [previous]
-        except (OSError, ValueError, AttributeError):
-            earlier = []
+        except (OSError, ValueError):
+            previous = None
+        if isinstance(previous, dict):
+            kept = previous.pop("earlier_invocations", [])
+            earlier = (kept if isinstance(kept, list) else []) + [previous]
     content = {**content, "earlier_invocations": earlier}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(content, indent=2, default=str, sort_keys=False) + "\n",
                    encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def filter_rows(path: Path, keep: Callable[[dict[str, str]], bool]) -> None:
+    """Rewrite a report with only the rows `keep` accepts (atomically: a temporary file, fsync,
+    then rename), so an interruption leaves either the old file or the new one."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    header = read_header(path)
+    rows = read_rows(path)
+    kept = [row for row in rows if keep(row)]
+    if len(kept) == len(rows) and path.read_bytes().endswith(b"\n"):
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

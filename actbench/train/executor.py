@@ -7,9 +7,7 @@ re-run never duplicates them.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +17,8 @@ from typing import Any
 from .. import env
 from ..errors import ActbenchError
 from ..report.schema import SCHEMA_VERSION, TRAIN_RUN_KEY, train_columns, train_epoch_columns
-from ..report.writer import (ReportWriter, check_writable, read_header, read_rows,
-                             utc_now, utc_stamp, write_sidecar)
+from ..report.writer import (ReportWriter, check_header, check_writable, filter_rows, read_header,
+                             read_rows, utc_now, utc_stamp, write_sidecar)
 from .loop import EpochResult, RunResult, result_columns, summarise_noise_columns, train_run
 from .suite import RunSpec, Suite
 
@@ -55,10 +53,13 @@ class SuiteRun:
         return epochs_path(self.out)
 
 
-def prepare(suite: Suite, out: Path | None = None) -> SuiteRun:
+def prepare(suite: Suite, out: Path | None = None, resume: bool = False) -> SuiteRun:
     """Work out the report paths and what is left to run; nothing is trained or written yet."""
+    if resume and (out is None or not Path(out).exists()):
+        raise ActbenchError(f"cannot resume {out}: no such report (to start a new one, use --out)")
     out = Path(out) if out is not None else default_report_path(suite)
     check_writable(out)
+    check_writable(epochs_path(out))
     runs = suite.runs()
     sweep_keys = list(suite.sweep)
     levels = sorted({float(s) for run in runs for s in run.config["eval"]["noise"]})
@@ -71,6 +72,7 @@ def prepare(suite: Suite, out: Path | None = None) -> SuiteRun:
                                 "a new --out")
         # ok and diverged runs are done (a diverged run diverges again); failed ones run again
         done = {row["config_hash"] for row in read_rows(out) if row.get("status") in FINISHED}
+    check_header(epochs_path(out), train_epoch_columns(sweep_keys))
     _check_devices(runs)
     return SuiteRun(suite, out, runs, done, sweep_keys, summarise_noise_columns(levels))
 
@@ -88,26 +90,6 @@ def _check_devices(runs: list[RunSpec]) -> None:
 
     for name in sorted({run.config["train"]["device"] for run in runs}):
         resolve_device(name)
-
-
-def _keep_rows_of(path: Path, done_hashes: set[str]) -> None:
-    """Keep only rows of finished runs: epoch rows of a killed run and rows of failed runs go,
-    since those runs are run again (never duplicated)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    header = read_header(path)
-    rows = read_rows(path)
-    kept = [row for row in rows if row.get("config_hash") in done_hashes]
-    if len(kept) == len(rows) and path.read_bytes().endswith(b"\n"):
-        return
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(kept)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class _DataCache:
@@ -154,8 +136,10 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
     write_sidecar(suite_run.out, {"kind": "train", "suite": suite_run.suite.resolved(),
                                   "environment": environment},
                   resumed=suite_run.out.exists() and suite_run.out.stat().st_size > 0)
-    _keep_rows_of(suite_run.out, suite_run.done_hashes)
-    _keep_rows_of(suite_run.epochs_out, suite_run.done_hashes)
+    # rows of the runs about to run (failed earlier, or killed mid-way) go; other rows stay
+    pending = {run.config_hash for run in suite_run.pending}
+    filter_rows(suite_run.out, lambda row: row.get("config_hash") not in pending)
+    filter_rows(suite_run.epochs_out, lambda row: row.get("config_hash") not in pending)
     run_columns = train_columns(suite_run.sweep_keys, suite_run.noise_columns)
     epoch_columns = train_epoch_columns(suite_run.sweep_keys)
     cache = _DataCache()

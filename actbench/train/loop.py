@@ -99,9 +99,15 @@ def _autocast(device: torch.device, enabled: bool):
     if not enabled:
         return contextlib.nullcontext()
     if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        dtype = torch.bfloat16 if native_bf16(device) else torch.float16
         return torch.autocast("cuda", dtype=dtype)
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """bfloat16 in hardware (Ampere, compute capability 8, and newer); older GPUs get float16 with
+    a GradScaler. (`torch.cuda.is_bf16_supported()` also says yes where bf16 is only emulated.)"""
+    return torch.cuda.get_device_capability(device)[0] >= 8
 
 
 @contextlib.contextmanager
@@ -192,7 +198,7 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
     scheduler = build_scheduler(optimizer, cfg["schedule"], optim_cfg["lr"], epochs, steps_per_epoch)
     amp = train_cfg["amp"]
     scaler = (torch.amp.GradScaler("cuda") if amp and device.type == "cuda"
-              and not torch.cuda.is_bf16_supported() else None)
+              and not native_bf16(device) else None)
     forward = torch.compile(model) if train_cfg["compile"] else model
     criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
     augment = splits.augment_kind if train_cfg["augment"] else None

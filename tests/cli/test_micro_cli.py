@@ -61,7 +61,8 @@ def test_resuming_keeps_the_earlier_sidecar(run_cli, tmp_path):
 
     out = tmp_path / "r.csv"
     assert run_cli("micro", "--act", "relu", "--pass", "fwd", *TINY, "--out", str(out), "-q").exit_code == 0
-    assert run_cli("micro", "--act", "relu,silu", "--pass", "fwd", *TINY, "--out", str(out), "-q").exit_code == 0
+    assert run_cli("micro", "--act", "silu", "--baseline", "silu", "--pass", "fwd", *TINY,
+                   "--out", str(out), "-q").exit_code == 0
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert len(sidecar["earlier_invocations"]) == 1
     assert sidecar["earlier_invocations"][0]["kind"] == "micro"
@@ -106,6 +107,7 @@ def test_rerun_on_the_same_report_resumes(run_cli, tmp_path):
     (["--out", "/proc/nope/r.csv"], "cannot"),
     (["--out", "report.txt"], "must end in .csv"),
     (["--act", "x * clamp(x, 0, 1"], "expression"),
+    (["--out", "same.csv", "--samples", "same.csv"], "same file"),
 ])
 def test_bad_inputs_exit_2_with_one_line(run_cli, args, message):
     result = run_cli("micro", "--act", "relu", *args)
@@ -161,3 +163,19 @@ def test_ctrl_c_exits_130_and_says_where_the_report_is(tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert str(out) in stderr.replace("\n", "") and "resume" in stderr
+
+
+def test_a_baseline_named_by_alias_still_gives_ratios(run_cli, tmp_path):
+    result = run_cli("micro", "--act", "lrelu,mish", "--baseline", "leaky_relu", "--pass", "fwd",
+                     *TINY, "--out", str(tmp_path / "r.csv"))
+    assert result.exit_code == 0
+    lrelu = next(line for line in result.output.splitlines() if line.startswith("│ lrelu"))
+    assert "1.00x" in lrelu
+
+
+def test_a_malformed_sidecar_does_not_stop_a_resume(run_cli, tmp_path):
+    out = tmp_path / "r.csv"
+    assert run_cli("micro", "--act", "relu", "--pass", "fwd", *TINY, "--out", str(out), "-q").exit_code == 0
+    out.with_suffix(".json").write_text("[]")
+    result = run_cli("micro", "--act", "silu", "--pass", "fwd", *TINY, "--out", str(out), "-q")
+    assert result.exit_code == 0, result.output

@@ -239,3 +239,44 @@ def test_resuming_keeps_the_earlier_sidecar(run_cli, tmp_path):
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["kind"] == "train" and len(sidecar["earlier_invocations"]) == 1
     assert sidecar["earlier_invocations"][0]["suite"]["name"] == "tiny"
+
+
+def test_resume_of_a_missing_report_is_an_error(run_cli, tmp_path):
+    result = run_cli("train", str(write_suite(tmp_path)), "--resume", str(tmp_path / "typo.csv"))
+    assert result.exit_code == 2 and "no such report" in result.output
+
+
+def test_an_unrelated_epochs_file_is_refused_and_left_alone(run_cli, tmp_path):
+    epochs = tmp_path / "x.epochs.csv"
+    epochs.write_text("a,b\n1,2\n3,4\n")
+    result = run_cli("train", str(write_suite(tmp_path)), "--out", str(tmp_path / "x.csv"))
+    assert result.exit_code == 2 and "different columns" in result.output
+    assert epochs.read_text() == "a,b\n1,2\n3,4\n"
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_resuming_with_fewer_activations_keeps_the_others_rows(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+
+    suite = write_suite(tmp_path, activations=["relu", "tests.cli.test_train_cli:FailsWhenAsked"],
+                        seeds=[0], baseline=None)
+    out = tmp_path / "r.csv"
+    runner = CliRunner()
+    runner.invoke(app, ["train", str(suite), "--out", str(out), "-q"], env={"ACTBENCH_TEST_FAIL": "1"})
+    monkeypatch.delenv("ACTBENCH_TEST_FAIL", raising=False)
+    result = runner.invoke(app, ["train", str(suite), "--resume", str(out), "--act", "relu", "-q"])
+    assert result.exit_code == 0
+    assert sorted(r["status"] for r in read(out)) == ["failed", "ok"]
+
+
+def test_amp_uses_bfloat16_only_where_the_hardware_has_it(monkeypatch):
+    import torch
+
+    from actbench.train.loop import native_bf16
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
+    assert not native_bf16(torch.device("cuda"))  # V100: float16 with a GradScaler
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    assert native_bf16(torch.device("cuda"))
