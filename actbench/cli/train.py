@@ -49,18 +49,14 @@ def train(
     console, err = _console(), _console(stderr=True)
     if dry_run:
         from ..report.train_tables import run_list_table
-        from ..train.suite import load_suite as _reload
+        from ..train.suite import missing_data
 
         console.print(run_list_table(suite_run.runs, suite_run.sweep_keys, suite_run.done_hashes))
         console.print(f"{len(suite_run.pending)} of {len(suite_run.runs)} runs to do "
                       f"({len(suite.activations)} activations x {len(suite.seeds)} seeds x "
                       f"{len(suite.points())} sweep points)")
-        try:
-            _reload(suite_path, overrides=set_ or (), seeds=seeds, activations=act or None,
-                    device=device)
-        except Exception as error:  # noqa: BLE001 - missing data: say where to put it
-            for line in getattr(error, "problems", [str(error)]):
-                typer.echo(f"note: {line}", err=True)
+        for line in missing_data(suite):  # where to put the data before a real run
+            typer.echo(f"note: {line}", err=True)
         return
     if suite_run.done_hashes and not quiet:
         err.print(f"resuming {suite_run.out}: {len(suite_run.runs) - len(suite_run.pending)} of "

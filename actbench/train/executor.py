@@ -19,7 +19,7 @@ from ..errors import ActbenchError
 from ..report.schema import SCHEMA_VERSION, TRAIN_RUN_KEY, train_columns, train_epoch_columns
 from ..report.writer import (ReportWriter, check_header, check_writable, filter_rows, read_header,
                              read_rows, utc_now, utc_stamp, write_sidecar)
-from .loop import EpochResult, RunResult, result_columns, summarise_noise_columns, train_run
+from .loop import EpochResult, RunResult, result_columns, noise_columns, train_run
 from .suite import RunSpec, Suite
 
 Event = Callable[..., None]
@@ -65,7 +65,7 @@ def prepare(suite: Suite, out: Path | None = None, resume: bool = False) -> Suit
     levels = sorted({float(s) for run in runs for s in run.config["eval"]["noise"]})
     done: set[str] = set()
     if out.exists() and out.stat().st_size > 0:
-        expected = list(train_columns(sweep_keys, summarise_noise_columns(levels)))
+        expected = list(train_columns(sweep_keys, noise_columns(levels)))
         if read_header(out) != expected:
             raise ActbenchError(f"{out} was written by a different suite or version (its columns "
                                 "differ); resume with the suite and flags that wrote it, or choose "
@@ -74,7 +74,7 @@ def prepare(suite: Suite, out: Path | None = None, resume: bool = False) -> Suit
         done = {row["config_hash"] for row in read_rows(out) if row.get("status") in FINISHED}
     check_header(epochs_path(out), train_epoch_columns(sweep_keys))
     _check_devices(runs)
-    return SuiteRun(suite, out, runs, done, sweep_keys, summarise_noise_columns(levels))
+    return SuiteRun(suite, out, runs, done, sweep_keys, noise_columns(levels))
 
 
 FINISHED = ("ok", "diverged")

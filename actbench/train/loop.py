@@ -282,7 +282,7 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def summarise_noise_columns(levels: list[float]) -> list[str]:
+def noise_columns(levels: list[float]) -> list[str]:
     """Column names for the noise evaluation: noise_<sigma>_acc / noise_<sigma>_loss."""
     columns: list[str] = []
     for sigma in levels:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -29,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ActbenchError, close_matches
-from ..zoo.registry import split_names
+from ..zoo.registry import lookup, split_names
 from . import data, models
 
 SHIPPED_SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
@@ -568,8 +567,6 @@ def _check_across_keys(config: dict, problems: list[Problem]) -> None:
 
 def _activation_entry(item: object, path: str, problems: list[Problem]) -> ActivationEntry | None:
     """Resolve one `activations` item and build it once, so bad names and params fail here."""
-    from ..zoo.registry import lookup, split_names
-
     if isinstance(item, str):
         item = {"name": item}
     if not isinstance(item, Mapping):
@@ -702,8 +699,6 @@ def _baseline(raw: object, entries: list[ActivationEntry], problems: list[Proble
     labels = [entry.label for entry in entries]
     if raw.strip() in labels:
         return raw.strip()
-    from ..zoo.registry import lookup, split_names
-
     try:
         name = lookup(raw).name
     except ActbenchError:
@@ -815,20 +810,22 @@ def _describe_points(sweep: dict[str, list], where: list[tuple[int, ...]]) -> st
 
 def _data_problem(data_config: Mapping, cache: dict[tuple, str | None]) -> str | None:
     """The data module's message when a data set's files are missing (checked once per location)."""
-    check = getattr(data, "check_available", None)
-    if check is None:
-        return None
     key = (data_config["name"], data_config["root"], data_config["download"])
     if key not in cache:
         try:
-            if "download" in inspect.signature(check).parameters:
-                check(key[0], key[1], key[2])
-            else:
-                check(key[0], key[1])
+            data.check_available(*key)
             cache[key] = None
         except ActbenchError as error:
             cache[key] = str(error)
     return cache[key]
+
+
+def missing_data(suite: Suite) -> list[str]:
+    """One line per data set of the suite whose files are missing (a dry run's notes)."""
+    cache: dict[tuple, str | None] = {}
+    source = suite.path.name if suite.path is not None else suite.name
+    messages = {_data_problem(run.config["data"], cache) for run in suite.runs()}
+    return [f"{source}: data: {message}" for message in sorted(m for m in messages if m)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -887,14 +884,11 @@ def _apply_override(document: dict, key: str, value: object) -> str | None:
     return None
 
 
-_split_top_level = split_names
-
-
 def _seed_list(seeds: object) -> object:
     """--seeds as given by the CLI ("0,1" or a list) or the API (an int n: range(n), as in a file)."""
     if isinstance(seeds, str):
         values: list[object] = []
-        for part in _split_top_level(seeds):
+        for part in split_names(seeds):
             values.append(int(part) if re.fullmatch(r"[-+]?\d+", part) else part)
         return values
     if isinstance(seeds, Iterable) and not isinstance(seeds, Mapping):
@@ -904,7 +898,7 @@ def _seed_list(seeds: object) -> object:
 
 def _activation_list(activations: str | Iterable[str]) -> list[str]:
     items = [activations] if isinstance(activations, str) else list(activations)
-    return [part for item in items for part in _split_top_level(str(item))]
+    return [part for item in items for part in split_names(str(item))]
 
 
 def _duplicate_keys(text: str) -> list[str]:

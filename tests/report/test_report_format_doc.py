@@ -15,7 +15,7 @@ import pytest
 
 from actbench.report.schema import (ENV_COLUMNS, MICRO_COLUMNS, MICRO_SAMPLE_COLUMNS,
                                     train_columns, train_epoch_columns)
-from actbench.train.loop import summarise_noise_columns
+from actbench.train.loop import noise_columns
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "report-format.md"
 MARKER = re.compile(r"^<!--\s*columns:\s*(\w+)\s*-->\s*$")
@@ -23,7 +23,7 @@ FIRST_CELL = re.compile(r"^\|\s*`([^`]+)`\s*\|")
 
 SWEEP_PLACEHOLDER, SWEEP_EXAMPLE = "<sweep key>", "model.depth"
 SIGMA_PLACEHOLDER, SIGMA_EXAMPLE = "<sigma>", 0.5
-NOISE_EXAMPLE = summarise_noise_columns([SIGMA_EXAMPLE])  # noise_0.5_acc, noise_0.5_loss
+NOISE_EXAMPLE = noise_columns([SIGMA_EXAMPLE])  # noise_0.5_acc, noise_0.5_loss
 
 EXPECTED = {
     "micro": MICRO_COLUMNS,

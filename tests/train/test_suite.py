@@ -417,11 +417,6 @@ def test_missing_data_files_are_a_problem_of_the_suite(monkeypatch):
         suite_from_dict({"activations": ["relu"], "sweep": {"data.name": ["synthetic", "mnist"]}})
 
 
-def test_without_check_available_nothing_is_checked(monkeypatch):
-    monkeypatch.delattr(data, "check_available", raising=False)
-    assert len(suite_from_dict({"activations": ["relu"], "data": {"name": "mnist"}}).runs()) == 3
-
-
 # --------------------------------------------------------------------------- shipped suites, docs
 
 
