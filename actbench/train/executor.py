@@ -93,11 +93,14 @@ def _check_devices(runs: list[RunSpec]) -> None:
 
 
 class _DataCache:
-    """The last data set loaded (runs are ordered so consecutive ones share it)."""
+    """The last data set loaded (runs are ordered so consecutive ones share it). A load that
+    failed is remembered too: the runs that need it fail at once with the same message instead of
+    retrying a download for every one."""
 
     def __init__(self):
         self._key: str | None = None
         self._splits = None
+        self._error: Exception | None = None
 
     def get(self, run: RunSpec, device):
         from . import data
@@ -105,13 +108,20 @@ class _DataCache:
         config = dict(run.config["data"])
         key = json.dumps([config, str(device)], sort_keys=True, default=str)
         if key != self._key:
-            self._splits = None  # free the previous one first
+            self._key, self._splits, self._error = key, None, None  # free the previous one first
             name = config.pop("name")
             root, download = config.pop("root", None), config.pop("download", False)
-            splits = data.load_dataset(name, root=root, download=download, seed=DATA_SEED, **config)
-            if device.type == "cuda":  # the whole set on the GPU, augmented there
-                splits = splits.to(device)
-            self._key, self._splits = key, splits
+            try:
+                splits = data.load_dataset(name, root=root, download=download, seed=DATA_SEED,
+                                           **config)
+                if device.type == "cuda":  # the whole set on the GPU, augmented there
+                    splits = splits.to(device)
+            except Exception as error:
+                self._error = error
+                raise
+            self._splits = splits
+        if self._error is not None:
+            raise self._error
         return self._splits
 
 

@@ -280,3 +280,24 @@ def test_amp_uses_bfloat16_only_where_the_hardware_has_it(monkeypatch):
     assert not native_bf16(torch.device("cuda"))  # V100: float16 with a GradScaler
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
     assert native_bf16(torch.device("cuda"))
+
+
+def test_a_data_set_that_fails_to_load_is_tried_once(tmp_path, monkeypatch):
+    import torch
+
+    from actbench.train import data
+    from actbench.train.executor import _DataCache
+    from actbench.train.suite import load_suite
+
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(data, "load_dataset", failing)
+    cache = _DataCache()
+    for run in load_suite(write_suite(tmp_path)).runs():
+        with pytest.raises(OSError, match="network unreachable"):
+            cache.get(run, torch.device("cpu"))
+    assert len(calls) == 1
