@@ -275,7 +275,8 @@ def _deep_fc(act: ActFactory, shape: tuple[int, ...], classes: int, *, depth: in
 
 def _cnn1d(act: ActFactory, shape: tuple[int, ...], classes: int, *, depth: int, width: int,
            hidden: int, dropout: float, batchnorm: bool) -> nn.Module:
-    """A 1-D conv net after the MNIST-1D paper's CNN (Greydanus 2020), for (channels, length) input.
+    """A 1-D conv net in the spirit of the MNIST-1D paper's CNN (Greydanus 2020; that one is
+    smaller: 3 convs of 25 channels, no hidden layer), for (channels, length) input.
 
     `depth` x [Conv1d(width, kernel 5, padding 2, stride 2) (BatchNorm1d) act], each halving the
     length (40 -> 20 -> 10 -> 5), flatten, Linear(hidden) act (Dropout), Linear(classes).
