@@ -29,3 +29,8 @@ class ExpressionError(ActbenchError):
 def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     """The known names closest to `name`, best first (for hints in error messages)."""
     return difflib.get_close_matches(name.lower(), sorted(known), n=n, cutoff=0.5)
+
+
+def describe_error(error: BaseException, limit: int = 300) -> str:
+    """One line for a report's `message` column: the exception's type and text, whitespace folded."""
+    return " ".join(f"{type(error).__name__}: {error}".split())[:limit]

@@ -38,6 +38,17 @@ app = typer.Typer(
 )
 
 
+def console(stderr: bool = False):
+    """A Rich console for measurement tables: piped output gets 160 columns, not Rich's 80, so
+    the tables keep their columns (an explicit COLUMNS still wins)."""
+    from rich.console import Console
+
+    rich_console = Console(stderr=stderr)
+    if not rich_console.is_terminal and "COLUMNS" not in os.environ:
+        rich_console = Console(stderr=stderr, width=160)
+    return rich_console
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"actbench {__version__}")

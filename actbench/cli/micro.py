@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from . import app, console as _console
 
 EXIT_INTERRUPTED = 130
 
@@ -134,13 +134,3 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.stop()
-
-
-def _console(stderr: bool = False):
-    """Tables keep their columns when piped: no terminal means 160 columns, not Rich's 80."""
-    from rich.console import Console
-
-    console = Console(stderr=stderr)
-    if not console.is_terminal and "COLUMNS" not in __import__("os").environ:
-        console = Console(stderr=stderr, width=160)
-    return console

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from . import app, console as _console
 
 EXIT_INTERRUPTED, EXIT_RUNS_FAILED = 130, 1
 
@@ -160,9 +160,3 @@ class _SuiteProgress:
     def __exit__(self, *exc) -> None:
         if self.progress is not None:
             self.progress.stop()
-
-
-def _console(stderr: bool = False):
-    from .micro import _console as console
-
-    return console(stderr)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from ..errors import ActbenchError, UnknownNameError
+from ..devices import resolve_device  # noqa: F401  (part of planning: checked up front)
 from ..zoo.registry import ActivationSpec, lookup, split_names
 
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "silu", "swish", "gelu", "mish", "acon_c", "meta_acon",
@@ -106,48 +107,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise ActbenchError(f"shape '{text}' is malformed; expected positive integers joined by x, "
                             "e.g. 16x10x256x256")
     return shape
-
-
-def resolve_device(text: str) -> str:
-    """'auto' -> cuda / mps / cpu; 'cuda' and 'cuda:N' are checked against what torch sees."""
-    import torch
-
-    name = text.strip().lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda:0"
-        if _mps_available():
-            return "mps"
-        return "cpu"
-    if name == "cpu":
-        return "cpu"
-    if name == "mps":
-        if not _mps_available():
-            raise ActbenchError("MPS is not available on this machine (it needs Apple silicon and a "
-                                "torch build with MPS)")
-        return "mps"
-    match = re.fullmatch(r"cuda(?::(\d+))?", name)
-    if not match:
-        raise ActbenchError(f"unknown device '{text}'; expected auto, cpu, cuda, cuda:N or mps")
-    if not torch.cuda.is_available():
-        built = torch.version.cuda is not None
-        why = ("no CUDA device or driver was found" if built
-               else f"this torch build ({torch.__version__}) was built without CUDA")
-        raise ActbenchError(f"CUDA is not available: {why}; use --device cpu")
-    index = int(match.group(1) or 0)
-    if index >= torch.cuda.device_count():
-        raise ActbenchError(f"device cuda:{index} does not exist; this machine has "
-                            f"{torch.cuda.device_count()} CUDA device(s)")
-    return f"cuda:{index}"
-
-
-def _mps_available() -> bool:
-    import torch
-
-    try:
-        return bool(torch.backends.mps.is_available())
-    except AttributeError:
-        return False
 
 
 def layout(spec: ActivationSpec, size: int) -> tuple[int, ...] | None:

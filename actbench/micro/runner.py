@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from ..devices import synchronize
+from ..errors import describe_error
 from ..report.schema import blank_row
 from ..report.writer import utc_now
 from ..stats import summarize
@@ -25,7 +27,7 @@ from .accuracy import Accuracy, measure_accuracy
 from .memory import peak_bytes, saved_bytes
 from .plan import Config
 from .stopping import SampleSeries, StoppingRule, WarmupRule
-from .timers import TARGET_SAMPLE_S, WallClockTimer, calls_per_sample, cpu_cache_flusher, mps_synchronize
+from .timers import TARGET_SAMPLE_S, WallClockTimer, calls_per_sample, cpu_cache_flusher
 from .workload import copy_call, make_input, make_workload
 
 Row = dict[str, Any]
@@ -71,7 +73,7 @@ def _timer_for(device: str, cold: bool, numel: int, settings: Settings):
         use_graph = not cold and numel <= settings.graph_max_numel
         return CudaTimer(device, cold=cold, use_graph=use_graph)
     if device == "mps":
-        return WallClockTimer(synchronize=mps_synchronize)
+        return WallClockTimer(synchronize=lambda: synchronize("mps"))
     return WallClockTimer(flush=cpu_cache_flusher() if cold else None)
 
 
@@ -184,7 +186,7 @@ class Runner:
         try:
             workload = make_workload(config, flat_x, flat_g)
             workload.call()
-            self._sync(config.device)
+            synchronize(config.device)
         except Exception as error:  # noqa: BLE001 - one row with the reason, the run goes on
             self._emit_failure(config, error)
             return None
@@ -264,7 +266,7 @@ class Runner:
         row = self._base_row(config)
         row["status"] = _failure_status(error)
         row["flags"] = row["status"]
-        row["message"] = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+        row["message"] = describe_error(error)
         self.emit(row)
         self._release(config.device)
         self.on_progress(config, "done")
@@ -344,13 +346,6 @@ class Runner:
         return is_throttled(item.health_before, after)
 
     # -- helpers --------------------------------------------------------------------------------
-    @staticmethod
-    def _sync(device: str) -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize(device)
-        elif device == "mps":
-            mps_synchronize()
-
     @staticmethod
     def _release(device: str) -> None:
         if device.startswith("cuda"):

@@ -6,7 +6,6 @@ at once; pointing `out` at an existing report skips the configurations it alread
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from .. import env
 from ..report.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
 from ..errors import ActbenchError
 from ..report.writer import (ReportWriter, check_header, check_writable, completed_keys,
-                             filter_rows, utc_stamp, write_sidecar)
+                             file_name_part, filter_rows, utc_stamp, write_sidecar)
 from .plan import Config, Plan
 from .runner import Runner, Settings, keep_freed_memory
 
@@ -39,9 +38,8 @@ class MicroRun:
 
 
 def default_report_path(devices: list[str], folder: Path = Path("reports")) -> Path:
-    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(env.capture_host()))
     device = "+".join(d.replace(":", "") for d in devices)
-    return folder / f"micro-{host}-{device}-{utc_stamp()}.csv"
+    return folder / f"micro-{file_name_part(env.capture_host())}-{device}-{utc_stamp()}.csv"
 
 
 def prepare(plan: Plan, settings: Settings, out: Path | None = None,

@@ -65,9 +65,3 @@ def cpu_cache_flusher(size_bytes: int = 256 * 2**20) -> Callable[[], None]:
         buffer.fill_(1.0)
 
     return flush
-
-
-def mps_synchronize() -> None:
-    import torch
-
-    torch.mps.synchronize()

@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,11 @@ from ..errors import ActbenchError
 def utc_stamp() -> str:
     """A timestamp safe in file names: 20261123T193100Z."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def file_name_part(text: str) -> str:
+    """`text` made safe inside a file name (host and suite names in default report paths)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text))
 
 
 def utc_now() -> str:

@@ -8,17 +8,17 @@ re-run never duplicates them.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import env
-from ..errors import ActbenchError
+from ..errors import ActbenchError, describe_error
 from ..report.schema import SCHEMA_VERSION, TRAIN_RUN_KEY, train_columns, train_epoch_columns
-from ..report.writer import (ReportWriter, check_header, check_writable, filter_rows, read_header,
-                             read_rows, utc_now, utc_stamp, write_sidecar)
+from ..report.writer import (ReportWriter, check_header, check_writable, file_name_part,
+                             filter_rows, read_header, read_rows, utc_now, utc_stamp,
+                             write_sidecar)
 from .loop import EpochResult, RunResult, result_columns, noise_columns, train_run
 from .suite import RunSpec, Suite
 
@@ -30,8 +30,7 @@ def epochs_path(runs_path: Path) -> Path:
 
 
 def default_report_path(suite: Suite, folder: Path = Path("reports")) -> Path:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", suite.name)
-    return folder / f"train-{name}-{utc_stamp()}.csv"
+    return folder / f"train-{file_name_part(suite.name)}-{utc_stamp()}.csv"
 
 
 @dataclass
@@ -86,7 +85,7 @@ DATA_SEED = 42
 
 def _check_devices(runs: list[RunSpec]) -> None:
     """'cuda' on a machine without CUDA is a mistake to report before anything runs."""
-    from ..micro.plan import resolve_device
+    from ..devices import resolve_device
 
     for name in sorted({run.config["train"]["device"] for run in runs}):
         resolve_device(name)
@@ -172,8 +171,7 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
             try:
                 splits = cache.get(run, device)
             except Exception as error:  # noqa: BLE001 - recorded as a failed run
-                result = RunResult(status="failed",
-                                   message=" ".join(f"{type(error).__name__}: {error}".split())[:300])
+                result = RunResult(status="failed", message=describe_error(error))
             else:
                 result = train_run(run, splits, on_epoch, on_batch)
             runs_writer.write({"kind": "train", "schema_version": SCHEMA_VERSION, "timestamp_utc": utc_now(),

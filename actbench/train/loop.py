@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import devices
+from ..errors import describe_error
 from ..zoo.registry import lookup
 from . import data as data_module
 from .memory import PeakMemory
@@ -87,12 +89,8 @@ def activation_factory(run: RunSpec, created: list[nn.Module]) -> Callable[[int]
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    return torch.device(name)
+    """The run's device ('auto' -> cuda:0, mps or cpu), checked as everywhere else."""
+    return torch.device(devices.resolve_device(name))
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -170,7 +168,7 @@ def train_run(run: RunSpec, splits: data_module.DataSplits,
         result.status, result.message = "diverged", str(error)
     except Exception as error:  # noqa: BLE001 - the suite goes on; the row says what happened
         result.status = "failed"
-        result.message = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+        result.message = describe_error(error)
     result.total_s = time.perf_counter() - started
     result.peak_bytes, result.peak_kind = peak.peak_bytes, peak.kind
     return result
@@ -211,7 +209,7 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
         correct = torch.zeros((), dtype=torch.long, device=device)
         seen = 0
         lr = optimizer.param_groups[0]["lr"]
-        _sync(device)
+        devices.synchronize(device)
         epoch_start = time.perf_counter()
         batches = data_module.batches(splits.train_x, splits.train_y, batch_size, shuffle=True,
                                       generator=batch_generator, augment=augment)
@@ -255,7 +253,7 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
             if on_batch is not None:
                 on_batch(step + 1, steps_per_epoch)
         _check_finite(loss_sum, epoch, step)
-        _sync(device)
+        devices.synchronize(device)
         epoch_s = time.perf_counter() - epoch_start
         test_acc, test_loss = evaluate(forward, splits.test_x, splits.test_y,
                                        train_cfg["eval_batch_size"], device, amp)
@@ -274,12 +272,6 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
                                               train_cfg["eval_batch_size"], device, amp,
                                               noise=float(sigma), generator=noise_generator)
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def noise_columns(levels: list[float]) -> list[str]:
