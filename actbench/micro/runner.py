@@ -144,8 +144,7 @@ class Runner:
     def _run_chunk(self, configs, flat_x, flat_g, shared_timer, cold, copy_series, copy_bytes) -> None:
         """Sample the configurations of one chunk round-robin until each one's rule is met."""
         active: list[_Series] = []
-        graphs = (configs[0].device.startswith("cuda") and not cold
-                                      and configs[0].numel <= self.settings.graph_max_numel)
+        graphs = getattr(shared_timer, "use_graph", False)  # decided once, in _timer_for
         for config in configs:
             # a CUDA graph is captured per configuration, so graph mode gets a timer of its own
             timer = _timer_for(config.device, cold, config.numel, self.settings) if graphs \
