@@ -5,10 +5,12 @@ Each function's docstring names the definition it uses, so a reader can check it
 
 from __future__ import annotations
 
+import inspect
 import math
-from functools import lru_cache
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -66,8 +68,6 @@ def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
         lo += 1
     hi = n - 1 - lo  # lo = 0 when no interval covers: the full range
     return lo, hi
-    lo, hi = 0, n - 1
-    return lo, hi
 
 
 def summarize(samples: Sequence[float], confidence: float = 0.95) -> Summary:
@@ -80,3 +80,262 @@ def summarize(samples: Sequence[float], confidence: float = 0.95) -> Summary:
     return Summary(n=int(values.size), median=float(median), mean=float(values.mean()),
                    minimum=float(values[0]), maximum=float(values[-1]), q1=float(q1), q3=float(q3),
                    ci_low=float(values[lo]), ci_high=float(values[hi]))
+
+
+# -- comparing two sets of runs (seeds): means, tests, corrections, effect sizes, power -----------
+
+def _values(sample: Sequence[float]) -> np.ndarray:
+    return np.asarray(sample, dtype=float).ravel()
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """Mean of a sample with its sample standard deviation and t confidence interval."""
+
+    n: int
+    mean: float
+    std: float  # ddof=1; nan for n < 2
+    ci_low: float  # nan for n < 2
+    ci_high: float
+
+
+def mean_ci(sample: Sequence[float], confidence: float = 0.95) -> MeanCI:
+    """Mean ± Student's t interval: mean ± t_{(1+c)/2, n-1} · s / √n (scipy.stats.t.interval).
+
+    n = 1 gives a nan standard deviation and interval, n = 0 nan everywhere.
+    """
+    from scipy.stats import t
+
+    values = _values(sample)
+    n = int(values.size)
+    if n == 0:
+        return MeanCI(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(values.mean())
+    if n < 2:
+        return MeanCI(1, mean, math.nan, math.nan, math.nan)
+    std = float(values.std(ddof=1))
+    if std == 0:
+        return MeanCI(n, mean, 0.0, mean, mean)
+    low, high = t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
+    return MeanCI(n, mean, std, float(low), float(high))
+
+
+@dataclass(frozen=True)
+class TTest:
+    """A two-sided t-test of a difference of means, with the difference's confidence interval."""
+
+    statistic: float
+    df: float
+    p_value: float
+    diff: float  # mean(a) - mean(b); for paired data the mean of the differences (the same number)
+    ci_low: float
+    ci_high: float
+
+
+def welch_t_test(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> TTest:
+    """Welch's unequal-variance t-test, two-sided (scipy.stats.ttest_ind(equal_var=False)).
+
+    The interval is diff ± t_{(1+c)/2, ν} · se with se = √(s_a²/n_a + s_b²/n_b) and the
+    Welch-Satterthwaite degrees of freedom ν = se⁴ / ((s_a²/n_a)²/(n_a-1) + (s_b²/n_b)²/(n_b-1))
+    (written out because scipy < 1.11 has no interval for it). Needs two runs on each side.
+    """
+    from scipy.stats import t, ttest_ind
+
+    x, y = _values(a), _values(b)
+    if x.size < 2 or y.size < 2:
+        raise ValueError("Welch's t-test needs at least two values on each side")
+    diff = float(x.mean() - y.mean())
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(va + vb)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # zero variance on both sides: nan
+        result = ttest_ind(x, y, equal_var=False)
+        df = float(se ** 4 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))) if se else math.nan
+    if se == 0:
+        return TTest(float(result.statistic), df, float(result.pvalue), diff, diff, diff)
+    low, high = t.interval(confidence, df, loc=diff, scale=se)
+    return TTest(float(result.statistic), df, float(result.pvalue), diff, float(low), float(high))
+
+
+def paired_t_test(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> TTest:
+    """Paired t-test, two-sided (scipy.stats.ttest_rel): a one-sample t-test of the differences a_i - b_i.
+
+    The interval is the t interval of the mean difference (`mean_ci` of the differences).
+    """
+    from scipy.stats import ttest_rel
+
+    x, y = _values(a), _values(b)
+    if x.size != y.size or x.size < 2:
+        raise ValueError("a paired t-test needs two samples of the same size, at least two pairs")
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # identical differences: nan
+        result = ttest_rel(x, y)
+    interval = mean_ci(x - y, confidence)
+    return TTest(float(result.statistic), float(x.size - 1), float(result.pvalue), interval.mean,
+                 interval.ci_low, interval.ci_high)
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U test's p-value (scipy.stats.mannwhitneyu with its own method choice:
+    exact for small samples without ties, the normal approximation with continuity correction otherwise)."""
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(_values(a), _values(b), alternative="two-sided").pvalue)
+
+
+def smallest_rank_test_p(n: int, m: int) -> float:
+    """The smallest two-sided p-value a rank test can reach with n vs m runs: 2 / C(n+m, n), at most 1.
+
+    Complete separation of the two samples is the most extreme of the C(n+m, n) equally likely
+    rankings under the null hypothesis, in each direction.
+    """
+    from scipy.special import comb
+
+    if n < 1 or m < 1:
+        return 1.0
+    return min(1.0, 2.0 / float(comb(n + m, n, exact=True)))
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm 1979): sorted ascending, p_(i) · (k - i + 1),
+    made monotone by a running maximum and capped at 1. nan stays nan and is not in the family of k."""
+    p = _values(p_values)
+    adjusted = np.full(p.shape, math.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    k = order.size
+    scaled = p[order] * (k - np.arange(k))
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return adjusted
+
+
+def cohens_d(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cohen's d: (mean(a) - mean(b)) / s_pooled, s_pooled² = ((n_a-1)s_a² + (n_b-1)s_b²) / (n_a+n_b-2).
+
+    nan when the pooled standard deviation is undefined (fewer than three values) or zero.
+    """
+    x, y = _values(a), _values(b)
+    dof = x.size + y.size - 2
+    if x.size < 1 or y.size < 1 or dof < 1:
+        return math.nan
+    pooled = ((x.size - 1) * (x.var(ddof=1) if x.size > 1 else 0.0)
+              + (y.size - 1) * (y.var(ddof=1) if y.size > 1 else 0.0)) / dof
+    return float((x.mean() - y.mean()) / math.sqrt(pooled)) if pooled > 0 else math.nan
+
+
+def cohens_dz(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cohen's d_z for paired data: mean(a_i - b_i) / sd(a_i - b_i) (ddof=1); nan for < 2 pairs or sd 0."""
+    differences = _values(a) - _values(b)
+    if differences.size < 2:
+        return math.nan
+    sd = differences.std(ddof=1)
+    return float(differences.mean() / sd) if sd > 0 else math.nan
+
+
+def power_two_sample(d: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided two-sample t-test with n runs per group at effect size d (Cohen's d).
+
+    P(|T| > t_{1-α/2, 2n-2}) with T ~ noncentral t(2n-2, d·√(n/2)) (scipy.stats.nct).
+    """
+    from scipy.stats import nct, t
+
+    if n < 2 or not math.isfinite(d):
+        return math.nan
+    dof = 2 * n - 2
+    return _two_sided_power(nct, t.ppf(1 - alpha / 2, dof), dof, abs(d) * math.sqrt(n / 2))
+
+
+def power_paired(dz: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired (one-sample) t-test with n pairs at effect size d_z.
+
+    P(|T| > t_{1-α/2, n-1}) with T ~ noncentral t(n-1, d_z·√n) (scipy.stats.nct).
+    """
+    from scipy.stats import nct, t
+
+    if n < 2 or not math.isfinite(dz):
+        return math.nan
+    return _two_sided_power(nct, t.ppf(1 - alpha / 2, n - 1), n - 1, abs(dz) * math.sqrt(n))
+
+
+def _two_sided_power(nct, critical: float, dof: int, noncentrality: float) -> float:
+    """P(T > c) + P(T < -c); the lower tail as P(T' > c) with T' ~ nct(dof, -noncentrality), the
+    same number by symmetry, because scipy's nct.cdf returns nan far in the tail."""
+    return float(nct.sf(critical, dof, noncentrality) + nct.sf(critical, dof, -noncentrality))
+
+
+def runs_for_power(effect: float, *, paired: bool = False, power: float = 0.8, alpha: float = 0.05,
+                   max_runs: int = 10_000) -> float:
+    """Smallest n >= 2 (runs per group, or pairs when `paired`) whose two-sided t-test reaches `power`
+    at the effect size (Cohen's d, or d_z when paired), by search over n (power grows with n).
+
+    Returns n as a float; inf when even `max_runs` is not enough ("more than max_runs"), nan when the
+    effect is zero or undefined.
+    """
+    if not math.isfinite(effect) or effect == 0:
+        return math.nan
+    power_at = (lambda n: power_paired(effect, n, alpha)) if paired else \
+        (lambda n: power_two_sample(effect, n, alpha))
+    if power_at(2) >= power:
+        return 2.0
+    if power_at(max_runs) < power:
+        return math.inf
+    low, high = 2, max_runs  # power_at(low) < power <= power_at(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if power_at(middle) >= power else (middle, high)
+    return float(high)
+
+
+# -- ratios of medians (micro timings) ----------------------------------------------------------
+
+def ratio_of_medians_ci(numerator: Sequence[float], denominator: Sequence[float],
+                        confidence: float = 0.95, resamples: int = 2000,
+                        seed: int = 0) -> tuple[float, float, float]:
+    """median(numerator) / median(denominator) with a percentile bootstrap interval.
+
+    The two samples are independent and resampled separately (scipy.stats.bootstrap, paired=False,
+    method "percentile"); a seeded numpy Generator makes the interval reproducible. A side with a
+    single sample has no spread to resample: the bounds are then nan.
+    """
+    from scipy.stats import bootstrap
+
+    x, y = _values(numerator), _values(denominator)
+    if x.size == 0 or y.size == 0:
+        raise ValueError("need at least one sample on each side")
+
+    def ratio(a, b, axis=-1):
+        return np.median(a, axis=axis) / np.median(b, axis=axis)
+
+    estimate = float(ratio(x, y))
+    if x.size < 2 or y.size < 2:
+        return estimate, math.nan, math.nan
+    generator = np.random.default_rng(seed)
+    seeding = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = bootstrap((x, y), ratio, n_resamples=resamples, vectorized=True, paired=False,
+                           axis=-1, confidence_level=confidence, method="percentile",
+                           **{seeding: generator})
+    interval = result.confidence_interval
+    return estimate, float(interval.low), float(interval.high)
+
+
+def ratio_ci_from_intervals(numerator: float, numerator_low: float, numerator_high: float,
+                            denominator: float, denominator_low: float,
+                            denominator_high: float) -> tuple[float, float, float]:
+    """numerator / denominator with an interval built from each median's own interval (no samples).
+
+    An approximation: each interval is taken as symmetric in log space with half-width
+    h = (ln high - ln low) / 2 at the same confidence, the two errors as independent, so the
+    log-ratio's half-width is √(h_num² + h_den²) (exact for independent normal log-estimates) and
+    the interval is ratio · exp(∓h). Asymmetric intervals are thereby symmetrised; non-positive
+    values give nan bounds.
+    """
+    values = (numerator, numerator_low, numerator_high, denominator, denominator_low, denominator_high)
+    if denominator == 0 or not all(math.isfinite(v) for v in values):
+        return (numerator / denominator if denominator else math.nan), math.nan, math.nan
+    ratio = numerator / denominator
+    if min(values) <= 0:
+        return ratio, math.nan, math.nan
+    half = math.hypot((math.log(numerator_high) - math.log(numerator_low)) / 2,
+                      (math.log(denominator_high) - math.log(denominator_low)) / 2)
+    return ratio, ratio * math.exp(-half), ratio * math.exp(half)
