@@ -69,7 +69,7 @@ def root(
     ctx.obj = {"debug": debug}
 
 
-from . import micro, train, zoo  # noqa: E402,F401  (registers the commands)
+from . import compare, micro, train, zoo  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

@@ -1,0 +1,193 @@
+"""`actbench compare` and `actbench report`: reports in, ratios, significance, gates, figures out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from . import app, console as _console
+from ..errors import ActbenchError
+
+EXIT_GATE_FAILED = 1
+FORMATS = ("table", "markdown", "csv", "json")
+SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".json": "json"}
+
+_REPORTS = typer.Argument(..., metavar="REPORT...", help="Report CSVs, globs or folders (micro, "
+                          "train, epochs and samples files are told apart by their columns).")
+_BASELINE = typer.Option(None, help="What ratios and tests are against: an activation (default "
+                         "relu, or the suite's baseline), an impl with --by impl (default native), "
+                         "a file with --by file (default the first).")
+_METRIC = typer.Option(None, help="Column to compare: median_s (micro default), gbps, "
+                       "roofline_frac, saved_bytes, ...; final_test_acc (train default), "
+                       "best_test_acc, final_test_loss, mean_epoch_s, ...")
+_BY = typer.Option("activation", help="Compare along: activation, impl, file or any column "
+                   "(dtype, torch_version, host, ...).")
+_WHERE = typer.Option(None, help="Keep rows where KEY=VALUE (V1,V2 for several, KEY!=VALUE to "
+                      "drop); repeatable.")
+_ALPHA = typer.Option(0.05, help="Significance level, after Holm's correction.")
+
+
+def _format(fmt: str | None, out: Path | None) -> str:
+    if fmt is None:
+        fmt = SUFFIX_FORMATS.get(out.suffix.lower(), "table") if out else "table"
+    if fmt not in FORMATS:
+        raise ActbenchError(f"--format '{fmt}' is unknown; expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def _command_line() -> str:
+    return " ".join(["actbench", *sys.argv[1:]])
+
+
+@app.command()
+def compare(
+    reports: list[str] = _REPORTS,
+    baseline: str = _BASELINE,
+    metric: str = _METRIC,
+    by: str = _BY,
+    where: list[str] = _WHERE,
+    fmt: str = typer.Option(None, "--format", "-f", help="table (default), markdown, csv or json; "
+                            "-o FILE.md/.csv/.json picks it from the suffix."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the output to this file instead "
+                             "of the terminal."),
+    plot: Path = typer.Option(None, help="Write figures: FILE.png (one per kind of data, named "
+                              "FILE-micro.png, FILE-train.png, ... when there are several)."),
+    fail_if: list[str] = typer.Option(None, "--fail-if", help="Gate: exit 1 when it does not "
+                                      "hold, e.g. 'mish.fwd <= 1.5 * relu.fwd' or "
+                                      "'max_slowdown <= 5%' (repeatable)."),
+    alpha: float = _ALPHA,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No tables; only warnings, gates "
+                               "and written paths."),
+) -> None:
+    """Merge reports: ratios to a baseline with uncertainty, significance across seeds, gates.
+
+    Examples: `actbench compare reports/*.csv`, `actbench compare before.csv after.csv --by file
+    --fail-if 'max_slowdown <= 5%'`, `actbench compare reports/train-quick-*.csv --format markdown`.
+    """
+    from ..compare.run import check_gates, compare_reports
+
+    fmt = _format(fmt, out)
+    if plot is not None:
+        from ..report.plots import check_output_path
+
+        check_output_path(plot)
+    comparison = compare_reports(reports, where=where or (), metric=metric, by=by,
+                                 baseline=baseline, alpha=alpha)
+    results = check_gates(comparison, fail_if or ())
+    for warning in comparison.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    _emit(comparison, results, fmt, out, quiet)
+    if plot is not None:
+        from ..report.compare_plots import write_figures
+
+        reports_ = comparison.reports
+        for path in write_figures(reports_.micro, reports_.train, reports_.epochs, comparison.train,
+                                  plot, micro_metric=_plot_metric(comparison)):
+            typer.echo(f"wrote {path}", err=True)
+    failed = [r for r in results if not r.passed]
+    for result in results:
+        verdict = "passed" if result.passed else "FAILED"
+        typer.echo(f"gate {verdict}: {result.gate.text} ({result.checked} checked)", err=True)
+        for failure in result.failures:
+            typer.echo(f"  {failure}", err=True)
+    if failed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+def _plot_metric(comparison) -> str:
+    return "gbps" if comparison.micro is not None and comparison.micro.metric == "gbps" else "median_s"
+
+
+def _sections(comparison):
+    from ..report.compare_tables import micro_sections, train_sections
+
+    sections = []
+    if comparison.micro is not None:
+        sections += micro_sections(comparison.micro)
+    if comparison.train is not None:
+        sections += train_sections(comparison.train)
+    return sections
+
+
+def _emit(comparison, results, fmt: str, out: Path | None, quiet: bool) -> None:
+    from ..report import compare_tables as tables
+
+    gate_lines = [f"{'passed' if r.passed else 'FAILED'}: {r.gate.text}" for r in results]
+    if fmt == "table":
+        if quiet and out is None:
+            return
+        from rich.console import Console
+
+        sections = _sections(comparison)
+        if out is not None:
+            with open(out, "w", encoding="utf-8") as handle:
+                file_console = Console(file=handle, width=160, color_system=None)
+                for section in sections:
+                    _print_section(file_console, section)
+            typer.echo(f"wrote {out}", err=True)
+            return
+        terminal = _console()
+        for section in sections:
+            _print_section(terminal, section)
+        return
+    if fmt == "markdown":
+        text = tables.markdown(_sections(comparison), comparison.warnings, gate_lines)
+    elif fmt == "csv":
+        text = tables.csv_text(comparison.micro, comparison.train)
+    else:
+        gates = [{"gate": r.gate.text, "passed": r.passed, "checked": r.checked,
+                  "failures": r.failures} for r in results]
+        text = tables.json_text(comparison.micro, comparison.train, comparison.warnings, gates)
+    if out is not None:
+        try:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise ActbenchError(f"cannot write '{out}': {error.strerror}") from None
+        typer.echo(f"wrote {out}", err=True)
+    elif not quiet:
+        typer.echo(text, nl=False)
+
+
+def _print_section(target, section) -> None:
+    from ..report.compare_tables import rich_table
+
+    target.print(rich_table(section))
+    for note in section.notes:
+        target.print(f"  {note}", markup=False, highlight=False)
+    target.print()
+
+
+@app.command()
+def report(
+    reports: list[str] = _REPORTS,
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for index.html and the figures."),
+    baseline: str = _BASELINE,
+    metric: str = _METRIC,
+    by: str = _BY,
+    where: list[str] = _WHERE,
+    alpha: float = _ALPHA,
+) -> None:
+    """Write a self-contained HTML page (tables, figures, environments) that opens offline.
+
+    Example: `actbench report reports/*.csv -o reports/html`, then open reports/html/index.html.
+    """
+    from ..compare.run import compare_reports
+    from ..report.compare_plots import write_figures
+    from ..report.html import write_html_report
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ActbenchError(f"--out '{out}' is a file; expected a folder for index.html")
+    comparison = compare_reports(reports, where=where or (), metric=metric, by=by,
+                                 baseline=baseline, alpha=alpha)
+    out.mkdir(parents=True, exist_ok=True)
+    reports_ = comparison.reports
+    figures = write_figures(reports_.micro, reports_.train, reports_.epochs, comparison.train,
+                            out / "figure.png", micro_metric=_plot_metric(comparison))
+    page = write_html_report(out, title="actbench report", sections=_sections(comparison),
+                             figures=figures, environments=list(comparison.environments.items()),
+                             warnings=comparison.warnings, command=_command_line())
+    typer.echo(str(page))

@@ -1,0 +1,251 @@
+"""Reading reports back: files and globs in, one pandas frame per report kind out.
+
+Every file's kind comes from its `kind` and `schema_version` columns (raw sample files, which have
+neither, from their exact header), so `compare reports/*.csv` sorts itself out and like is
+compared with like. Problems are ActbenchErrors that name the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ActbenchError
+from ..report.schema import (ENV_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, SCHEMA_VERSION,
+                             TRAIN_EPOCH_RESULT, TRAIN_RUN_KEY, TRAIN_RUN_RESULT)
+
+KINDS = ("micro", "train", "train_epoch", "micro_samples")
+
+# Columns kept as text; every other column is converted to numbers (blank -> NaN).
+TEXT_COLUMNS = frozenset({
+    "kind", "timestamp_utc", *MICRO_KEY, "timer", "status", "message", "flags", "converged",
+    "fits_l2", "finite", "throttled", "throttle_reasons", *ENV_COLUMNS,
+    "suite", "config_hash", "dataset", "model", "optimizer", "device", "amp", "peak_kind",
+})
+RUN_COLUMNS = frozenset({"kind", "schema_version", "timestamp_utc", *TRAIN_RUN_KEY, *TRAIN_RUN_RESULT,
+                         *TRAIN_EPOCH_RESULT, *ENV_COLUMNS})
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    path: Path
+    kind: str
+    label: str  # short and unique among the files compared: what `--by file` shows
+    rows: int
+    sidecar: dict | None = None
+
+    @property
+    def environment(self) -> dict:
+        return (self.sidecar or {}).get("environment") or {}
+
+
+@dataclass
+class Reports:
+    files: list[ReportFile]
+    micro: pd.DataFrame = field(default_factory=pd.DataFrame)
+    train: pd.DataFrame = field(default_factory=pd.DataFrame)
+    epochs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    samples: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def frame(self, kind: str) -> pd.DataFrame:
+        return {"micro": self.micro, "train": self.train, "train_epoch": self.epochs,
+                "micro_samples": self.samples}[kind]
+
+    def files_of(self, kind: str) -> list[ReportFile]:
+        return [f for f in self.files if f.kind == kind]
+
+
+def expand_paths(patterns: Iterable[str]) -> list[Path]:
+    """Files named, globs expanded (for shells that do not), folders meaning their CSV files."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        if any(char in pattern for char in "*?["):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                raise ActbenchError(f"no report matches '{pattern}'; expected CSV files written by "
+                                    "actbench micro or train")
+            paths += [Path(m) for m in matches if Path(m).is_file()]
+            continue
+        path = Path(pattern)
+        if path.is_dir():
+            inside = sorted(p for p in path.glob("*.csv") if p.is_file())
+            if not inside:
+                raise ActbenchError(f"folder '{path}' holds no .csv reports")
+            paths += inside
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise ActbenchError(f"report '{path}' does not exist")
+    unique = list(dict.fromkeys(p.resolve() for p in paths))
+    if not unique:
+        raise ActbenchError("no reports given; expected CSV files written by actbench micro or train")
+    return unique
+
+
+def sidecar_for(path: Path) -> Path:
+    """The JSON sidecar of a report; epoch and sample files share their runs report's sidecar."""
+    name = path.name
+    for suffix in (".epochs.csv", ".samples.csv"):
+        if name.endswith(suffix):
+            return path.with_name(name[: -len(suffix)] + ".json")
+    return path.with_suffix(".json")
+
+
+def _read_sidecar(path: Path) -> dict | None:
+    side = sidecar_for(path)
+    try:
+        content = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # sidecars are optional: the rows carry the key environment columns
+    return content if isinstance(content, dict) else None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip",
+                            encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise ActbenchError(f"report '{path}' is empty; expected a CSV written by actbench micro "
+                            "or train") from None
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError) as error:
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        raise ActbenchError(f"cannot read report '{path}': {reason}") from None
+    return frame
+
+
+def detect_kind(path: Path, frame: pd.DataFrame) -> str:
+    """micro, train, train_epoch or micro_samples; anything else is refused with the reason."""
+    columns = list(frame.columns)
+    if columns == list(MICRO_SAMPLE_COLUMNS):
+        return "micro_samples"
+    if "kind" not in columns or "schema_version" not in columns:
+        raise ActbenchError(f"'{path}' is not an actbench report (no kind / schema_version columns); "
+                            "expected a CSV written by actbench micro or train")
+    kinds = sorted(set(frame["kind"]) - {""})
+    if len(kinds) != 1 or kinds[0] not in KINDS:
+        found = ", ".join(kinds) or "none"
+        raise ActbenchError(f"'{path}' has report kind {found}; expected one of micro, train, "
+                            "train_epoch")
+    versions = pd.to_numeric(frame["schema_version"], errors="coerce")
+    if versions.isna().any():
+        raise ActbenchError(f"'{path}' has a schema_version that is not a number")
+    if versions.max() > SCHEMA_VERSION:
+        raise ActbenchError(f"'{path}' has schema version {int(versions.max())}, newer than this "
+                            f"actbench reads ({SCHEMA_VERSION}); upgrade actbench")
+    return kinds[0]
+
+
+def numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers where the schema has numbers (blank cells become NaN); text columns stay text."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if column not in TEXT_COLUMNS and column != "file" and column not in sweep_columns(frame):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def sweep_columns(frame: pd.DataFrame) -> list[str]:
+    """The sweep keys of a train or epoch frame: the dotted columns (model.depth, data.noise)."""
+    return [c for c in frame.columns if "." in c and c not in RUN_COLUMNS]
+
+
+def _labels(paths: Sequence[Path]) -> list[str]:
+    """File stems, made unique with parent folders where two files share a stem."""
+    labels = [p.name[:-4] if p.name.endswith(".csv") else p.name for p in paths]
+    for depth in range(1, 4):
+        seen = pd.Series(labels)
+        clashes = seen.duplicated(keep=False)
+        if not clashes.any():
+            break
+        labels = [("/".join(p.parts[-1 - depth:-1]) + "/" + label) if clash else label
+                  for p, label, clash in zip(paths, labels, clashes)]
+    return labels
+
+
+def load_reports(patterns: Iterable[str]) -> Reports:
+    """Every report named, grouped by kind, with a `file` column holding each file's label."""
+    paths = expand_paths(patterns)
+    frames: dict[str, list[pd.DataFrame]] = {kind: [] for kind in KINDS}
+    files: list[ReportFile] = []
+    for path, label in zip(paths, _labels(paths)):
+        frame = _read_csv(path)
+        kind = detect_kind(path, frame)
+        if frame.empty:
+            raise ActbenchError(f"report '{path}' has a header but no rows; nothing finished there")
+        frame.insert(0, "file", label)
+        frames[kind].append(frame)
+        files.append(ReportFile(path, kind, label, len(frame), _read_sidecar(path)))
+    merged = {kind: numeric(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
+              for kind, parts in frames.items()}
+    _attach_samples(files, merged)
+    return Reports(files, merged["micro"], merged["train"], merged["train_epoch"],
+                   merged["micro_samples"])
+
+
+def _attach_samples(files: list[ReportFile], frames: dict[str, pd.DataFrame]) -> None:
+    """Samples belong to the micro report of the same stem (x.samples.csv -> x.csv), or to the
+    only micro report; samples that match none are dropped (their medians are in no row)."""
+    samples = frames["micro_samples"]
+    if samples.empty:
+        return
+    micro_by_path = {f.path.with_suffix(""): f.label for f in files if f.kind == "micro"}
+    owners = {}
+    for f in files:
+        if f.kind != "micro_samples":
+            continue
+        stem = f.path.with_name(f.path.name.removesuffix(".csv").removesuffix(".samples"))
+        owner = micro_by_path.get(stem)
+        if owner is None and len(micro_by_path) == 1:
+            owner = next(iter(micro_by_path.values()))
+        owners[f.label] = owner
+    samples["file"] = samples["file"].map(owners)
+    frames["micro_samples"] = samples.dropna(subset=["file"]).reset_index(drop=True)
+
+
+def parse_where(conditions: Iterable[str]) -> list[tuple[str, bool, list[str]]]:
+    """`KEY=VALUE[,VALUE...]` or `KEY!=VALUE`: (column, negated, accepted values)."""
+    parsed = []
+    for text in conditions:
+        negated = "!=" in text
+        key, sep, values = text.partition("!=" if negated else "=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise ActbenchError(f"--where '{text}' is malformed; expected KEY=VALUE, KEY=V1,V2 or "
+                                "KEY!=VALUE (e.g. dtype=float32)")
+        parsed.append((key, negated, [v.strip() for v in values.split(",")]))
+    return parsed
+
+
+def _matches(column: pd.Series, values: list[str]) -> pd.Series:
+    """Text equality, or numeric equality where both sides are numbers (1048576 == 1.048576e6)."""
+    text = column.astype(str)
+    hit = text.isin(values)
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    if len(numbers) and pd.api.types.is_numeric_dtype(column):
+        hit |= column.isin(list(numbers))
+    return hit
+
+
+def apply_where(reports: Reports, conditions: Iterable[str]) -> Reports:
+    """Keep the rows that meet every condition; a key that no report has is an error."""
+    parsed = parse_where(conditions)
+    frames = {kind: reports.frame(kind) for kind in KINDS}
+    for key, negated, values in parsed:
+        holders = [kind for kind, frame in frames.items() if key in frame.columns]
+        if not holders:
+            known = sorted({c for frame in frames.values() for c in frame.columns})
+            raise ActbenchError(f"--where '{key}': no report has that column; known columns: "
+                                f"{', '.join(known)}")
+        for kind in holders:
+            frame = frames[kind]
+            hit = _matches(frame[key], values)
+            frames[kind] = frame[~hit if negated else hit].reset_index(drop=True)
+    if all(frames[kind].empty for kind in ("micro", "train", "train_epoch")):
+        raise ActbenchError(f"no rows left after --where {' '.join(conditions)}")
+    return Reports(reports.files, frames["micro"], frames["train"], frames["train_epoch"],
+                   frames["micro_samples"])

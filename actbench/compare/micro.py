@@ -1,0 +1,206 @@
+"""Micro reports side by side: each configuration's metric as a ratio to a baseline, with its uncertainty.
+
+What is compared depends on `by`: activations against a baseline activation (relu), implementations
+against a baseline implementation (native) of the same activation, or the same configuration
+across report files (two machines, before / after a change) or across the values of any other
+column. Rows are matched on every key column except the one compared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import stats
+from ..errors import ActbenchError, UnknownNameError
+from ..report.schema import MICRO_KEY
+
+USABLE_STATUSES = ("ok", "noisy")  # noisy rows are measurements too, flagged
+TIME_METRICS = ("median_s", "mean_s", "min_s", "q1_s", "q3_s")
+HIGHER_IS_BETTER = ("gbps", "copy_gbps", "roofline_frac", "peak_gbps")
+DEFAULT_BASELINES = {"activation": "relu", "impl": "native"}
+
+
+@dataclass
+class MicroComparison:
+    metric: str
+    by: str
+    baseline: str
+    higher_is_better: bool
+    group_keys: list[str]  # the rows of one group share these and are compared with each other
+    label_keys: list[str]  # what tells the rows of a group apart
+    table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_time(self) -> bool:
+        return self.metric in TIME_METRICS
+
+
+def higher_is_better(metric: str) -> bool:
+    """Throughput and roofline fractions grow with speed; times, bytes and errors shrink."""
+    return metric in HIGHER_IS_BETTER
+
+
+def numeric_metrics(frame: pd.DataFrame) -> list[str]:
+    skip = {"schema_version", "numel", "threads", "samples", "calls_per_sample"}
+    return [c for c in frame.columns
+            if c not in skip and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()]
+
+
+def _unit_keys(frame: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
+    """(group keys, label keys) for comparing along `by`.
+
+    The file is a group key unless it is what is compared, or `by` is a column that is constant
+    within each file (host, torch_version): then files must be matched with each other.
+    """
+    label_keys = {"activation": ["activation", "impl"], "impl": ["impl"]}.get(by, [by])
+    group = [k for k in ("activation", "impl", "device", "dtype", "shape", "pass")
+             if k not in label_keys and not (by == "activation" and k == "impl")]
+    if by != "file":
+        per_file = frame.groupby("file")[by].nunique(dropna=False).max() if by in frame else 2
+        if by in ("activation", "impl") or per_file > 1:
+            group.append("file")
+    if by == "file":
+        label_keys = ["file"]
+    return group, label_keys
+
+
+def _choose_baseline(frame: pd.DataFrame, by: str, baseline: str | None) -> str:
+    column = "activation" if by == "activation" else by
+    present = list(dict.fromkeys(frame[column].astype(str)))
+    if baseline is None:
+        baseline = DEFAULT_BASELINES.get(by, present[0])
+    if by == "activation":
+        from ..zoo.registry import lookup
+
+        try:  # an alias (swish1) names the same activation as the report's label (silu)
+            baseline = lookup(baseline).name if baseline not in present else baseline
+        except ActbenchError:
+            pass
+    if baseline not in present:
+        raise UnknownNameError(f"baseline (a value of '{column}' in the micro reports)", baseline,
+                               present)
+    return baseline
+
+
+def _baseline_rows(group: pd.DataFrame, by: str, baseline: str) -> pd.DataFrame:
+    column = "activation" if by == "activation" else by
+    rows = group[group[column].astype(str) == baseline]
+    if by == "activation" and len(rows) > 1:  # relu measured in several impls: native, else the first
+        native = rows[rows["impl"] == "native"]
+        rows = native if len(native) else rows.iloc[:1]
+    return rows
+
+
+def _sample_index(samples: pd.DataFrame) -> dict[tuple, np.ndarray]:
+    if samples.empty:
+        return {}
+    keys = ["file", *MICRO_KEY]
+    return {tuple(str(v) for v in key): group["seconds_per_call"].to_numpy(dtype=float)
+            for key, group in samples.groupby(keys, sort=False)}
+
+
+def _row_key(row: pd.Series) -> tuple:
+    return tuple(str(row[k]) for k in ("file", *MICRO_KEY))
+
+
+def _ratio_interval(row, base, metric: str, samples: dict, confidence: float):
+    """The ratio and its interval: bootstrap of the raw samples when both have them, else the
+    medians' own confidence intervals combined on the log scale, else none."""
+    value, reference = float(row[metric]), float(base[metric])
+    if not (math.isfinite(value) and math.isfinite(reference)) or reference == 0:
+        return math.nan, math.nan, math.nan, ""
+    ratio = value / reference
+    if metric == "median_s":
+        mine, theirs = samples.get(_row_key(row)), samples.get(_row_key(base))
+        if mine is not None and theirs is not None and len(mine) >= 3 and len(theirs) >= 3:
+            _, low, high = stats.ratio_of_medians_ci(mine, theirs, confidence=confidence)
+            return ratio, low, high, "bootstrap"
+        cis = [float(x) for x in (row["ci_low_s"], row["ci_high_s"], base["ci_low_s"],
+                                  base["ci_high_s"])]
+        if all(math.isfinite(x) and x > 0 for x in cis):
+            _, low, high = stats.ratio_ci_from_intervals(value, cis[0], cis[1], reference, cis[2], cis[3])
+            return ratio, low, high, "median CIs"
+    return ratio, math.nan, math.nan, ""
+
+
+def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
+                  metric: str = "median_s", by: str = "activation", baseline: str | None = None,
+                  confidence: float = 0.95) -> MicroComparison:
+    """One row per measured configuration with its ratio to the baseline row of its group."""
+    if frame.empty:
+        raise ActbenchError("no micro rows to compare")
+    metrics = numeric_metrics(frame)
+    if metric not in frame.columns or metric not in metrics:
+        raise ActbenchError(f"metric '{metric}' is not a numeric column of the micro reports; "
+                            f"expected one of {', '.join(metrics)}")
+    if by not in frame.columns:
+        known = ", ".join(["activation", "impl", "file", *[c for c in frame.columns if c not in
+                                                          ("activation", "impl", "file")]])
+        raise ActbenchError(f"--by '{by}' is not a column of the micro reports; expected one of "
+                            f"{known}")
+    baseline = _choose_baseline(frame, by, baseline)
+    group_keys, label_keys = _unit_keys(frame, by)
+    samples_by_key = _sample_index(samples if samples is not None else pd.DataFrame())
+    records, missing = [], 0
+    for _, group in frame.groupby(group_keys, sort=False, dropna=False):
+        usable = group[group["status"].isin(USABLE_STATUSES)]
+        base_rows = _baseline_rows(usable, by, baseline)
+        base = base_rows.iloc[0] if len(base_rows) else None
+        if base is None:
+            missing += 1
+        for _, row in group.iterrows():
+            is_base = base is not None and row.name == base.name
+            ratio = low = high = math.nan
+            method = ""
+            if base is not None and row["status"] in USABLE_STATUSES:
+                ratio, low, high, method = _ratio_interval(row, base, metric, samples_by_key,
+                                                           confidence)
+            flags = {f for f in str(row.get("flags", "")).split(";") if f}
+            if base is not None and not is_base:
+                flags |= {f"baseline {f}" for f in str(base.get("flags", "")).split(";")
+                          if f and f not in flags}
+            records.append({
+                **{k: row[k] for k in group_keys}, **{k: row[k] for k in label_keys},
+                "numel": row["numel"], "status": row["status"], "value": row[metric],
+                "value_low": row["ci_low_s"] if metric == "median_s" else math.nan,
+                "value_high": row["ci_high_s"] if metric == "median_s" else math.nan,
+                "ratio": ratio, "ratio_low": low, "ratio_high": high, "uncertainty": method,
+                "is_baseline": is_base, "flags": ";".join(sorted(flags)),
+                "gbps": row.get("gbps", math.nan), "roofline_frac": row.get("roofline_frac", math.nan),
+                "saved_x_input": row.get("saved_x_input", math.nan),
+            })
+    table = pd.DataFrame.from_records(records)
+    # within a group: by size, the baseline first, then the rest in measurement order
+    order = table.assign(_base=~table["is_baseline"]).sort_values(
+        [*[k for k in group_keys if k != "shape"], "numel", "_base"], kind="stable").index
+    table = table.loc[order].reset_index(drop=True)
+    notes = []
+    if missing:
+        notes.append(f"{missing} group(s) have no usable {baseline} row: their ratios are blank")
+    if by == "file":
+        notes.append("ratios are each configuration's value over the same configuration in "
+                     f"'{baseline}'")
+    return MicroComparison(metric, by, baseline, higher_is_better(metric), group_keys, label_keys,
+                           table, notes)
+
+
+def speedup_text(ratio: float, low: float, high: float, is_time: bool) -> str:
+    """'1.32x faster ± 0.03' for a time ratio value/baseline below one, 'x slower' above."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        return ""
+    if not is_time:
+        return f"{ratio:.2f}x"
+    faster = ratio < 1
+    factor = 1 / ratio if faster else ratio
+    spread = ""
+    if math.isfinite(low) and math.isfinite(high) and low > 0:
+        bounds = (1 / high, 1 / low) if faster else (low, high)
+        spread = f" ± {max(abs(factor - bounds[0]), abs(bounds[1] - factor)):.2f}"
+    if abs(factor - 1) < 0.005:
+        return f"1.00x (same){spread}"
+    return f"{factor:.2f}x {'faster' if faster else 'slower'}{spread}"
