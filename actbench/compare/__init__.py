@@ -1,0 +1,1 @@
+"""Reading reports back and comparing them: micro ratios, train significance, gates."""
