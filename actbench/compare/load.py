@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,9 @@ TEXT_COLUMNS = frozenset({
     "fits_l2", "finite", "throttled", "throttle_reasons", *ENV_COLUMNS,
     "suite", "config_hash", "dataset", "model", "optimizer", "device", "amp", "peak_kind",
 })
-RUN_COLUMNS = frozenset({"kind", "schema_version", "timestamp_utc", *TRAIN_RUN_KEY, *TRAIN_RUN_RESULT,
-                         *TRAIN_EPOCH_RESULT, *ENV_COLUMNS})
+RUN_COLUMNS = frozenset({"kind", "schema_version", "timestamp_utc", "file", *TRAIN_RUN_KEY,
+                         *TRAIN_RUN_RESULT, *TRAIN_EPOCH_RESULT, *ENV_COLUMNS})
+NOISE_COLUMN = re.compile(r"noise_[^_]+_(acc|loss)")  # noise_0.5_acc: a result, not a sweep key
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ def detect_kind(path: Path, frame: pd.DataFrame) -> str:
     if "kind" not in columns or "schema_version" not in columns:
         raise ActbenchError(f"'{path}' is not an actbench report (no kind / schema_version columns); "
                             "expected a CSV written by actbench micro or train")
+    if frame.empty:
+        raise ActbenchError(f"report '{path}' has a header but no rows; nothing finished there")
     kinds = sorted(set(frame["kind"]) - {""})
     if len(kinds) != 1 or kinds[0] not in KINDS:
         found = ", ".join(kinds) or "none"
@@ -150,8 +154,10 @@ def numeric(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_columns(frame: pd.DataFrame) -> list[str]:
-    """The sweep keys of a train or epoch frame: the dotted columns (model.depth, data.noise)."""
-    return [c for c in frame.columns if "." in c and c not in RUN_COLUMNS]
+    """The sweep keys of a train or epoch frame: the dotted columns (model.depth, optim.lr) that
+    are neither report columns nor noise evaluations (noise_0.5_acc has a dot too)."""
+    return [c for c in frame.columns
+            if "." in c and c not in RUN_COLUMNS and not NOISE_COLUMN.fullmatch(c)]
 
 
 def _labels(paths: Sequence[Path]) -> list[str]:
@@ -175,8 +181,6 @@ def load_reports(patterns: Iterable[str]) -> Reports:
     for path, label in zip(paths, _labels(paths)):
         frame = _read_csv(path)
         kind = detect_kind(path, frame)
-        if frame.empty:
-            raise ActbenchError(f"report '{path}' has a header but no rows; nothing finished there")
         frame.insert(0, "file", label)
         frames[kind].append(frame)
         files.append(ReportFile(path, kind, label, len(frame), _read_sidecar(path)))

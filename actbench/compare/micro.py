@@ -17,10 +17,10 @@ import pandas as pd
 from .. import stats
 from ..errors import ActbenchError, UnknownNameError
 from ..report.schema import MICRO_KEY
+from .metrics import higher_is_better
 
 USABLE_STATUSES = ("ok", "noisy")  # noisy rows are measurements too, flagged
 TIME_METRICS = ("median_s", "mean_s", "min_s", "q1_s", "q3_s")
-HIGHER_IS_BETTER = ("gbps", "copy_gbps", "roofline_frac", "peak_gbps")
 DEFAULT_BASELINES = {"activation": "relu", "impl": "native"}
 
 
@@ -38,11 +38,6 @@ class MicroComparison:
     @property
     def is_time(self) -> bool:
         return self.metric in TIME_METRICS
-
-
-def higher_is_better(metric: str) -> bool:
-    """Throughput and roofline fractions grow with speed; times, bytes and errors shrink."""
-    return metric in HIGHER_IS_BETTER
 
 
 def numeric_metrics(frame: pd.DataFrame) -> list[str]:

@@ -50,11 +50,9 @@ def _pick_metric(metric: str | None, reports: Reports) -> tuple[str, str]:
 
 
 def _train_metrics(reports: Reports) -> list[str]:
-    frame = reports.train
-    if frame.empty:
-        return []
-    skip = {"schema_version", "run_index", "seed", "epochs", "batch_size", "best_epoch"}
-    return [c for c in frame.columns if c not in skip and frame[c].dtype.kind == "f"]
+    from .train import numeric_metrics as train_metrics
+
+    return [] if reports.train.empty else train_metrics(reports.train)
 
 
 def compare_reports(patterns: Sequence[str], *, where: Sequence[str] = (), metric: str | None = None,

@@ -9,7 +9,6 @@ and words the notes. Rendering is elsewhere (report/compare_tables.py).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +16,8 @@ import pandas as pd
 
 from .. import stats
 from ..errors import ActbenchError
-from ..report.schema import ENV_COLUMNS, TRAIN_EPOCH_RESULT, TRAIN_RUN_KEY, TRAIN_RUN_RESULT
+from .load import sweep_columns
+from .metrics import higher_is_better
 
 TARGET_POWER = 0.8
 MAX_RUNS = 10_000  # runs_for_power searches up to here; beyond it the note says "more than"
@@ -29,12 +29,7 @@ TABLE_COLUMNS = (
     "power", "seeds_needed", "rank", "note",
 )
 
-_SCHEMA_COLUMNS = frozenset({"kind", "schema_version", "timestamp_utc", "file", *TRAIN_RUN_KEY,
-                             *TRAIN_RUN_RESULT, *TRAIN_EPOCH_RESULT, *ENV_COLUMNS})
-_NOISE_COLUMN = re.compile(r"noise_[^_]+_(acc|loss)")  # noise_0.5_acc: a result, not a sweep key
 _NOT_METRICS = frozenset({"schema_version", "run_index", "seed", "epochs", "batch_size", "best_epoch"})
-_HIGHER_IS_BETTER = re.compile(r"acc|_per_s$|gbps")
-
 
 @dataclass
 class TrainComparison:
@@ -45,19 +40,6 @@ class TrainComparison:
     group_keys: list[str]
     table: pd.DataFrame  # one row per (group, activation), columns *group_keys + TABLE_COLUMNS
     notes: list[str] = field(default_factory=list)
-
-
-def higher_is_better(metric: str) -> bool:
-    """Accuracies (names containing "acc") and throughputs (samples_per_s, gbps) grow with quality;
-    everything else in a train report (losses, times, bytes, parameters) is better lower."""
-    return bool(_HIGHER_IS_BETTER.search(metric.lower()))
-
-
-def sweep_columns(frame: pd.DataFrame) -> list[str]:
-    """The sweep keys of a train or epoch frame: the dotted columns (model.depth, optim.lr) that are
-    neither report columns nor noise evaluations (noise_0.5_acc has a dot too)."""
-    return [column for column in frame.columns
-            if "." in column and column not in _SCHEMA_COLUMNS and not _NOISE_COLUMN.fullmatch(column)]
 
 
 def compare_train(frame: pd.DataFrame, *, metric: str = "final_test_acc", baseline: str = "relu",

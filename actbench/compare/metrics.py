@@ -1,0 +1,13 @@
+"""Which way is better, for any report column: the one rule micro and train comparisons share."""
+
+from __future__ import annotations
+
+import re
+
+_HIGHER_IS_BETTER = re.compile(r"acc|_per_s$|gbps|roofline_frac")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Accuracies, throughputs (samples_per_s, gbps) and roofline fractions grow with quality;
+    times, losses, bytes and errors are better lower."""
+    return bool(_HIGHER_IS_BETTER.search(metric.lower()))

@@ -1,0 +1,150 @@
+"""`actbench compare` and `actbench report` through the CLI: outputs, gates, errors, end to end."""
+
+import csv
+import io
+import json
+
+import pytest
+import yaml
+
+from tests.compare.factories import micro_row, train_row, write_epochs, write_micro, write_train
+
+
+@pytest.fixture
+def micro_report(tmp_path):
+    return write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3),
+                                            micro_row("relu", 2e-3, pass_="fwdbwd"),
+                                            micro_row("mish", 9e-3, pass_="fwdbwd")])
+
+
+@pytest.fixture
+def train_report(tmp_path):
+    rows = [train_row(act, seed, acc) for act, accs in
+            (("relu", (0.80, 0.82, 0.81)), ("mish", (0.815, 0.825, 0.80)), ("silu", (0.90, 0.91, 0.92)))
+            for seed, acc in enumerate(accs)]
+    return write_train(tmp_path / "t.csv", rows)
+
+
+def test_micro_table_shows_ratios(run_cli, micro_report):
+    result = run_cli("compare", str(micro_report))
+    assert result.exit_code == 0, result.output
+    assert "vs relu" in result.output and "3.00x" in result.output and "4.50x" in result.output
+
+
+def test_train_table_marks_significance_and_too_few_seeds(run_cli, train_report):
+    result = run_cli("compare", str(train_report))
+    assert result.exit_code == 0, result.output
+    assert "too few seeds" in result.output  # mish vs relu: 3 vs 3, a tiny effect
+    assert "paired t" in result.output
+    assert "3 vs 3 runs cannot reach p < 0.05 with a rank test" in result.output
+
+
+def test_markdown_csv_and_json(run_cli, micro_report, train_report, tmp_path):
+    markdown = run_cli("compare", str(micro_report), str(train_report), "--format", "markdown")
+    assert markdown.exit_code == 0
+    assert "| activation |" in markdown.output and "**" in markdown.output
+    rows = list(csv.DictReader(io.StringIO(run_cli("compare", str(micro_report), str(train_report),
+                                                   "--format", "csv").output)))
+    assert {row["section"] for row in rows} == {"micro", "train"}
+    out = tmp_path / "out.json"
+    result = run_cli("compare", str(micro_report), "-o", str(out))  # format from the suffix
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    mish = [r for r in document["micro"]["rows"] if r["activation"] == "mish" and r["pass"] == "fwd"]
+    assert mish[0]["ratio"] == pytest.approx(3.0)
+
+
+def test_gates_give_exit_codes(run_cli, micro_report, train_report):
+    ok = run_cli("compare", str(micro_report), "--fail-if", "mish.fwd <= 3.5 * relu.fwd", "-q")
+    assert ok.exit_code == 0, ok.output
+    bad = run_cli("compare", str(micro_report), "--fail-if", "mish.fwd <= 1.5 * relu.fwd", "-q")
+    assert bad.exit_code == 1
+    assert "gate FAILED: mish.fwd <= 1.5 * relu.fwd" in bad.output
+    train_gate = run_cli("compare", str(train_report), "--fail-if", "silu.mean >= relu.mean + 0.05",
+                         "-q")
+    assert train_gate.exit_code == 0, train_gate.output
+
+
+def test_before_after_by_file_with_a_slowdown_gate(run_cli, tmp_path):
+    before = write_micro(tmp_path / "before.csv", [micro_row("mish", 3e-3)])
+    after = write_micro(tmp_path / "after.csv", [micro_row("mish", 3.3e-3, host="other",
+                                                           torch_version="2.11.0")])
+    result = run_cli("compare", str(before), str(after), "--by", "file", "--fail-if",
+                     "max_slowdown <= 5%")
+    assert result.exit_code == 1
+    assert "1.10x slower" in result.output
+    assert "reports differ in torch: 2.13.0+cpu (before) vs 2.11.0 (after)" in result.output
+    assert run_cli("compare", str(before), str(after), "--by", "file", "--fail-if",
+                   "max_slowdown <= 15%", "-q").exit_code == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{dir}/missing.csv"], "does not exist"),
+    (["{dir}/empty.csv"], "is empty"),
+    (["{dir}/alien.csv"], "not an actbench report"),
+    (["{dir}/m.csv", "--baseline", "gelu"], "baseline"),
+    (["{dir}/m.csv", "--metric", "speed"], "metric 'speed'"),
+    (["{dir}/m.csv", "--fail-if", "mish.fwd <"], "--fail-if 'mish.fwd <': not a comparison"),
+    (["{dir}/m.csv", "--format", "html"], "--format 'html'"),
+    (["{dir}/m.csv", "--alpha", "2"], "--alpha"),
+    (["{dir}/m.csv", "--where", "colour=red"], "--where 'colour'"),
+    (["{dir}/m.csv", "--plot", "{dir}/fig.txt"], "must end in one of"),
+])
+def test_bad_input_is_one_line_and_exit_2(run_cli, micro_report, tmp_path, args, message):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "alien.csv").write_text("a,b\n1,2\n")
+    result = run_cli("compare", *[a.format(dir=tmp_path) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_plots_and_html_report(run_cli, micro_report, train_report, tmp_path):
+    epochs = write_epochs(tmp_path / "t.epochs.csv", {(a, s): [0.5, 0.7, 0.8] for a in
+                                                       ("relu", "mish", "silu") for s in range(3)})
+    figure = tmp_path / "fig.png"
+    result = run_cli("compare", str(micro_report), str(train_report), str(epochs), "--plot",
+                     str(figure), "-q")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in tmp_path.glob("fig*.png"))
+    assert written == ["fig-curves.png", "fig-micro.png", "fig-train.png"]
+    assert all((tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in written)
+    html_dir = tmp_path / "html"
+    result = run_cli("report", str(micro_report), str(train_report), str(epochs), "-o", str(html_dir))
+    assert result.exit_code == 0, result.output
+    page = (html_dir / "index.html").read_text()
+    assert "final_test_acc per activation" in page and "vs relu" in page
+    assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
+
+
+SUITE = {
+    "name": "tiny",
+    "data": {"name": "synthetic", "shape": [1, 6, 6], "classes": 4, "train_size": 128,
+             "test_size": 64},
+    "model": {"name": "mlp", "depth": 1, "width": 16},
+    "optim": {"name": "adam", "lr": 0.01},
+    "train": {"epochs": 2, "batch_size": 32, "device": "cpu"},
+    "activations": ["relu", "mish"],
+    "seeds": [0, 1, 2],
+    "baseline": "relu",
+}
+
+
+def test_end_to_end_micro_and_train_reports_compared(run_cli, tmp_path):
+    micro = tmp_path / "micro.csv"
+    result = run_cli("micro", "--act", "mish", "--size", "4096", "--pass", "fwd", "--max-time",
+                     "0.05", "--out", str(micro), "--samples", str(tmp_path / "micro.samples.csv"),
+                     "--quiet")
+    assert result.exit_code == 0, result.output
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text(yaml.safe_dump(SUITE))
+    train = tmp_path / "train.csv"
+    assert run_cli("train", str(suite), "--out", str(train), "--quiet").exit_code == 0
+    result = run_cli("compare", str(tmp_path / "*.csv"), "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output[result.output.index("{"):])
+    mish = [r for r in document["micro"]["rows"] if r["activation"] == "mish"][0]
+    assert mish["ratio"] > 0 and mish["uncertainty"] == "bootstrap"
+    activations = {r["activation"]: r for r in document["train"]["rows"]}
+    assert activations["relu"]["n"] == 3 and activations["mish"]["test"] == "paired t"

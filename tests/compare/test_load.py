@@ -1,0 +1,91 @@
+import math
+
+import pytest
+
+from actbench.compare.load import apply_where, load_reports, parse_where, sweep_columns
+from actbench.errors import ActbenchError
+
+from .factories import micro_row, train_row, write_epochs, write_micro, write_samples, write_train
+
+
+def test_kinds_are_told_apart_and_numbers_converted(tmp_path):
+    write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3)])
+    write_samples(tmp_path / "m.samples.csv", {("relu", "native", "cpu", "float32", "1024", "fwd"):
+                                               [1e-3, 1.1e-3]})
+    write_train(tmp_path / "t.csv", [train_row("relu", 0, 0.5)])
+    write_epochs(tmp_path / "t.epochs.csv", {("relu", 0): [0.3, 0.5]})
+    reports = load_reports([str(tmp_path / "*.csv")])
+    assert {f.label: f.kind for f in reports.files} == {
+        "m": "micro", "m.samples": "micro_samples", "t": "train", "t.epochs": "train_epoch"}
+    assert reports.micro["median_s"].tolist() == [1e-3, 3e-3]
+    assert reports.micro["shape"].tolist() == ["1024", "1024"]  # shapes stay text
+    assert math.isnan(reports.micro["peak_bytes"].iloc[0])  # blank cells become NaN
+    assert reports.train["final_test_acc"].tolist() == [0.5]
+    assert reports.epochs["test_acc"].tolist() == [0.3, 0.5]
+    assert set(reports.samples["file"]) == {"m"}  # samples belong to the micro file of their stem
+
+
+def test_folder_means_its_csv_files_and_duplicates_are_merged(tmp_path):
+    path = write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3)])
+    reports = load_reports([str(tmp_path), str(path)])
+    assert len(reports.files) == 1 and len(reports.micro) == 1
+
+
+def test_same_stem_in_two_folders_gets_unique_labels(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write_micro(tmp_path / name / "m.csv", [micro_row("relu", 1e-3)])
+    reports = load_reports([str(tmp_path / "a" / "m.csv"), str(tmp_path / "b" / "m.csv")])
+    assert [f.label for f in reports.files] == ["a/m", "b/m"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "is empty"),
+    ("a,b\n1,2\n", "not an actbench report"),
+    ("kind,schema_version\nfoo,1\n", "report kind foo"),
+    ("kind,schema_version\nmicro,9\n", "newer than this actbench reads"),
+    ("kind,schema_version\n", "no rows"),
+])
+def test_bad_files_are_refused_with_the_reason(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(ActbenchError, match=message):
+        load_reports([str(path)])
+
+
+def test_binary_file_is_unreadable(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"\xff\xfe\x00\x01" * 100)
+    with pytest.raises(ActbenchError, match="bad.csv"):
+        load_reports([str(path)])
+
+
+def test_missing_file_and_empty_glob(tmp_path):
+    with pytest.raises(ActbenchError, match="does not exist"):
+        load_reports([str(tmp_path / "nope.csv")])
+    with pytest.raises(ActbenchError, match="no report matches"):
+        load_reports([str(tmp_path / "*.csv")])
+
+
+def test_where_filters_text_and_numbers_and_refuses_unknown_keys(tmp_path):
+    write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3, dtype="float32"),
+                                     micro_row("relu", 2e-3, dtype="bfloat16"),
+                                     micro_row("relu", 3e-3, numel=2048)])
+    reports = load_reports([str(tmp_path / "m.csv")])
+    assert apply_where(reports, ["dtype=bfloat16"]).micro["median_s"].tolist() == [2e-3]
+    assert apply_where(reports, ["numel=2.048e3"]).micro["median_s"].tolist() == [3e-3]
+    assert apply_where(reports, ["dtype!=bfloat16", "numel=1024"]).micro["median_s"].tolist() == [1e-3]
+    with pytest.raises(ActbenchError, match="no report has that column"):
+        apply_where(reports, ["colour=red"])
+    with pytest.raises(ActbenchError, match="no rows left"):
+        apply_where(reports, ["dtype=float16"])
+    with pytest.raises(ActbenchError, match="malformed"):
+        parse_where(["dtype"])
+
+
+def test_sweep_columns_are_the_dotted_ones(tmp_path):
+    write_train(tmp_path / "t.csv", [train_row("relu", 0, 0.5, sweep={"model.depth": 4})],
+                ["model.depth"])
+    reports = load_reports([str(tmp_path / "t.csv")])
+    assert sweep_columns(reports.train) == ["model.depth"]
+    assert reports.train["model.depth"].tolist() == ["4"]  # sweep values stay as written
