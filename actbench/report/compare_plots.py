@@ -1,0 +1,671 @@
+"""Figures of `actbench compare` and `actbench report`: micro timings against size, training
+results per activation, sweeps, and training curves.
+
+Presentation only: the functions draw loaded report frames and the train comparison (its means,
+intervals and tests come from actbench.compare); the only numbers computed here are what a figure
+needs to show the rows (median of duplicates, mean and min-max over seeds per epoch). Every
+activation keeps its colour from `activation_color` in every figure; implementations differ by
+line style, report files by marker. matplotlib is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ActbenchError
+from .plots import activation_color, check_output_path
+from .schema import train_columns, train_epoch_columns
+from .writer import file_name_part
+
+MICRO_METRICS = ("median_s", "gbps")
+EPOCH_METRICS = ("test_acc", "train_acc", "test_loss", "train_loss", "lr", "epoch_s",
+                 "samples_per_s")
+PASS_ORDER = ("fwd", "bwd", "fwdbwd")
+PASS_TITLES = {"fwd": "forward", "bwd": "backward", "fwdbwd": "forward + backward"}
+IMPL_ORDER = ("native", "formula", "memeff", "compiled", "custom")
+# Micro rows whose timings are kept: "noisy" stopped at --max-time but kept its numbers.
+MEASURED_STATUSES = ("ok", "noisy")
+HOLLOW_FLAGS = ("noisy", "throttled")
+
+# Implementations by line style; plain dashes are kept for the roofline.
+LINE_STYLES = ("-", (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (9, 3)), (0, (3, 1, 1, 1, 1, 1)))
+FILE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+ROOFLINE_COLOR = "0.4"
+NEUTRAL_COLOR = "0.35"
+STYLE = {"font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "legend.fontsize": 9,
+         "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.titlesize": 12,
+         "axes.spines.top": False, "axes.spines.right": False}
+KNOWN_RUN_COLUMNS = frozenset(train_columns([], [])) | {"file"}
+KNOWN_EPOCH_COLUMNS = frozenset(train_epoch_columns([])) | {"file"}
+
+
+# -- shared pieces ------------------------------------------------------------------------------
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, output: Path, dpi: float) -> Path:
+    plt = _pyplot()
+    try:
+        fig.savefig(output, dpi=dpi)
+    except OSError as error:
+        raise ActbenchError(f"cannot write '{output}': {error.strerror or error}") from None
+    finally:
+        plt.close(fig)
+    return output
+
+
+def _grid(plt, count: int, columns: int, panel_size: tuple[float, float], legend_width: float,
+          **options):
+    """A constrained figure with `count` panels in rows of `columns`; unused panels hidden."""
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    fig, axes = plt.subplots(rows, columns, squeeze=False, layout="constrained",
+                             figsize=(panel_size[0] * columns + legend_width,
+                                      panel_size[1] * rows + 0.6), **options)
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
+def _legend(fig, entries: list[tuple[object, str]], headings: Sequence[str] = (),
+            title: str | None = None):
+    """One legend for the whole figure, to the right of the panels, headings in bold."""
+    legend = fig.legend([handle for handle, _ in entries], [label for _, label in entries],
+                        loc="outside right upper", frameon=False, title=title,
+                        alignment="left", handlelength=2.6)
+    for text in legend.get_texts():
+        if text.get_text() in headings:
+            text.set_fontweight("bold")
+    return legend
+
+
+def _title(fig, text: str, legend_width: float) -> None:
+    """The figure's title, left-aligned and wrapped to the panels' width so that it never runs
+    into the legend on the right."""
+    width = max(30, int((fig.get_figwidth() - legend_width) * 10))
+    fig.suptitle(textwrap.fill(text[:1].upper() + text[1:], width), x=0.01, ha="left")
+
+
+def _ylabel(ax, text: str) -> None:
+    """Axis label on the first panel of each row only (panels of a row share their scale)."""
+    if ax.get_subplotspec().is_first_col():
+        ax.set_ylabel(text)
+
+
+def _heading(text: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], linestyle="none"), text
+
+
+def _line(label: str, **style):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], **style), label
+
+
+def _band(label: str, color=NEUTRAL_COLOR):
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=color, alpha=0.25, linewidth=0), label
+
+
+def _finite(values) -> np.ndarray:
+    return np.isfinite(np.asarray(values, dtype=float))
+
+
+def metric_axis(metric: str) -> tuple[str, float]:
+    """Axis label and scale for a report column: accuracies in %, times in s, memory in MiB."""
+    noise = re.fullmatch(r"noise_(.+)_(acc|loss)", metric)
+    if noise:
+        what = "test accuracy (%)" if noise.group(2) == "acc" else "test loss"
+        return f"{what} with input noise σ = {noise.group(1)}", (100.0 if noise.group(2) == "acc"
+                                                                 else 1.0)
+    if metric == "lr":
+        return "learning rate", 1.0
+    words = metric.replace("_", " ")
+    if metric.endswith("_acc"):
+        return f"{words[:-4]} accuracy (%)", 100.0
+    if metric.endswith("_per_s"):
+        return f"{words[:-6]} per second", 1.0
+    if metric.endswith("_s"):
+        return f"{words[:-2]} (s)", 1.0
+    if metric.endswith("_bytes"):
+        return f"{words[:-6]} (MiB)", 1.0 / 2**20
+    return words, 1.0
+
+
+def _eq(column: pd.Series, value) -> pd.Series:
+    """Cells equal to `value`; NaN matches NaN, and "20" matches 20.0 (text and numbers mixed)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return column.isna()
+    return column.eq(value) | (column.astype(str) == str(value))
+
+
+def _select(frame: pd.DataFrame, values: dict) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for key, value in values.items():
+        if key in frame.columns:
+            mask &= _eq(frame[key], value)
+    return mask
+
+
+def _groups(table: pd.DataFrame, keys: Sequence[str]) -> list[tuple[dict, pd.DataFrame]]:
+    """(key -> value, rows) per distinct combination of `keys`, in order of appearance."""
+    if not keys:
+        return [({}, table)]
+    groups = []
+    for values, rows in table.groupby(list(keys), sort=False, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        groups.append((dict(zip(keys, values)), rows))
+    return groups
+
+
+def _group_title(values: dict, width: int = 48) -> str:
+    return textwrap.fill(", ".join(f"{key} = {value}" for key, value in values.items()), width)
+
+
+def _varying(table: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    return [key for key in keys if key in table.columns and table[key].nunique(dropna=False) > 1]
+
+
+def _truthy(value) -> bool:
+    return value is True or isinstance(value, np.bool_) and bool(value) or \
+        str(value).strip().lower() == "true"
+
+
+def _log_axis(axis, formatter) -> None:
+    """Log ticks at 1-2-5 (or every digit) when the view spans little, labelled by `formatter`."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    low, high = sorted(axis.get_view_interval())
+    span = high / low if low > 0 else math.inf
+    subs = (1.0,) if span >= 100 else (1.0, 2.0, 5.0) if span >= 8 else tuple(range(1, 10))
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(formatter)
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _comparison_table(comparison) -> pd.DataFrame:
+    """The comparison's table, checked for the columns the figures read."""
+    table = getattr(comparison, "table", None)
+    if table is None or not isinstance(table, pd.DataFrame):
+        raise ActbenchError("expected a train comparison with a table of results to plot")
+    missing = [c for c in ("activation", "mean", "ci_low", "ci_high") if c not in table.columns]
+    if missing:
+        raise ActbenchError(f"the train comparison lacks the columns {', '.join(missing)}")
+    table = table[_finite(table["mean"])]
+    if table.empty:
+        raise ActbenchError("no training results to plot: no activation has a finite "
+                            f"{comparison.metric} in any group")
+    return table
+
+
+# -- micro --------------------------------------------------------------------------------------
+
+def flagged_rows(frame: pd.DataFrame, flag: str) -> pd.Series:
+    """Rows flagged `flag` ("noisy" or "throttled") by the flags list, the status or the
+    throttled column."""
+    found = pd.Series(False, index=frame.index)
+    if "flags" in frame.columns:
+        flags = frame["flags"].fillna("").astype(str).str.split(";")
+        found |= flags.map(lambda names: flag in [name.strip() for name in names]).astype(bool)
+    if flag == "noisy" and "status" in frame.columns:
+        found |= frame["status"].astype(str) == "noisy"
+    if flag == "throttled" and "throttled" in frame.columns:
+        found |= frame["throttled"].map(_truthy).astype(bool)
+    return found
+
+
+def hollow_rows(frame: pd.DataFrame) -> pd.Series:
+    """Rows drawn with hollow markers: noisy or throttled."""
+    hollow = pd.Series(False, index=frame.index)
+    for flag in HOLLOW_FLAGS:
+        hollow |= flagged_rows(frame, flag)
+    return hollow
+
+
+def measured_micro_rows(frame: pd.DataFrame | None, metric: str = "median_s") -> pd.DataFrame:
+    """Micro rows that have a timing to draw, with `_y`, `_low`, `_high` in the metric's unit."""
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    missing = [c for c in ("activation", "impl", "device", "dtype", "pass", "numel", "median_s")
+               if c not in frame.columns]
+    if missing:
+        raise ActbenchError(f"micro rows lack the columns {', '.join(missing)}")
+    rows = frame.copy()
+    if "status" in rows.columns:
+        rows = rows[rows["status"].astype(str).isin(MEASURED_STATUSES)]
+    if "file" not in rows.columns:
+        rows["file"] = ""
+    number = {c: pd.to_numeric(rows[c], errors="coerce") if c in rows.columns
+              else pd.Series(np.nan, index=rows.index)
+              for c in ("numel", "median_s", "ci_low_s", "ci_high_s", "gbps", "min_bytes",
+                        "copy_gbps")}
+    rows["numel"] = number["numel"]
+    if metric == "median_s":
+        rows["_y"], rows["_low"], rows["_high"] = (number["median_s"], number["ci_low_s"],
+                                                   number["ci_high_s"])
+    else:
+        gbps = number["gbps"].where(number["gbps"].notna(),
+                                    number["min_bytes"] / number["median_s"] / 1e9)
+        rows["_y"] = gbps
+        rows["_low"] = number["min_bytes"] / number["ci_high_s"] / 1e9
+        rows["_high"] = number["min_bytes"] / number["ci_low_s"] / 1e9
+    rows["_roofline"] = (number["min_bytes"] / (number["copy_gbps"] * 1e9) if metric == "median_s"
+                         else number["copy_gbps"])
+    rows["_hollow"] = hollow_rows(rows)
+    keep = _finite(rows["_y"]) & (rows["_y"] > 0) & _finite(rows["numel"]) & (rows["numel"] > 0)
+    return rows[keep]
+
+
+def _ordered(values, order: Sequence[str]) -> list[str]:
+    unique = list(dict.fromkeys(str(v) for v in values))
+    return sorted(unique, key=lambda v: order.index(v) if v in order else len(order))
+
+
+def plot_micro(frame: pd.DataFrame, output: Path, metric: str = "median_s", *,
+               dpi: float = 150) -> Path:
+    """Time per call (or GB/s) against tensor size, log-log, one panel per (device, dtype, pass),
+    one line per activation (and implementation, and file), with the copy roofline dashed."""
+    output = check_output_path(output)
+    if metric not in MICRO_METRICS:
+        raise ActbenchError(f"micro plot metric '{metric}' is not one of {', '.join(MICRO_METRICS)}")
+    rows = measured_micro_rows(frame, metric)
+    if rows.empty:
+        total = 0 if frame is None else len(frame)
+        raise ActbenchError(f"no micro timings to plot: none of the {total} micro rows has status "
+                            "ok or noisy with a finite median")
+    plt = _pyplot()
+    from matplotlib.ticker import EngFormatter, FuncFormatter
+
+    activations = list(dict.fromkeys(rows["activation"].astype(str)))
+    several_impls = bool((rows.groupby("activation")["impl"].nunique() > 1).any())
+    impls = _ordered(rows["impl"], IMPL_ORDER)
+    files = list(dict.fromkeys(rows["file"].astype(str)))
+    several_files = len(files) > 1
+    style_of = {impl: LINE_STYLES[i % len(LINE_STYLES)] if several_impls else "-"
+                for i, impl in enumerate(impls)}
+    marker_of = {file: FILE_MARKERS[i % len(FILE_MARKERS)] for i, file in enumerate(files)}
+
+    places = list(dict.fromkeys(zip(rows["device"].astype(str), rows["dtype"].astype(str))))
+    passes = _ordered(rows["pass"], PASS_ORDER)
+    hollow_kinds = [flag for flag in HOLLOW_FLAGS if flagged_rows(rows, flag).any()]
+
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(places), len(passes), squeeze=False, layout="constrained",
+                                 sharey="row",
+                                 figsize=(3.9 * len(passes) + 2.6, 3.2 * len(places) + 0.6))
+        roofline_drawn = False
+        for (device, dtype), axes_row in zip(places, axes):
+            for pass_, ax in zip(passes, axes_row):
+                panel = rows[(rows["device"].astype(str) == device)
+                             & (rows["dtype"].astype(str) == dtype) & (rows["pass"] == pass_)]
+                if panel.empty:
+                    ax.set_visible(False)
+                    continue
+                roofline_drawn |= _draw_roofline(ax, panel, marker_of, several_files)
+                for (activation, impl, file), series in panel.groupby(
+                        ["activation", "impl", "file"], sort=False):
+                    _draw_micro_series(ax, series, activation_color(str(activation)),
+                                       style_of[str(impl)], marker_of[str(file)])
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                ax.set_title(f"{PASS_TITLES.get(pass_, pass_)} · {dtype} · {device}")
+                ax.set_xlabel("elements per tensor (log scale)")
+                ax.grid(True, which="major", alpha=0.3)
+                ax.grid(True, which="minor", alpha=0.1)
+            shown = [ax for ax in axes_row if ax.get_visible()]
+            if shown:
+                shown[0].set_ylabel("time per call (log scale)" if metric == "median_s"
+                                    else "throughput, GB/s (log scale)")
+                for ax in shown:
+                    _log_axis(ax.xaxis, EngFormatter(sep=""))
+                    _log_axis(ax.yaxis, EngFormatter(unit="s", sep=" ") if metric == "median_s"
+                              else FuncFormatter(lambda value, _: f"{value:g}"))
+                    ax.tick_params(axis="y", labelleft=ax is shown[0])
+
+        entries, headings = [], []
+        if several_impls or several_files:
+            headings.append("activation")
+            entries += [_heading("activation")] + [
+                _line(name, color=activation_color(name), linewidth=2) for name in activations]
+        else:
+            entries += [_line(name, color=activation_color(name), linewidth=1.8, marker="o",
+                              markersize=5) for name in activations]
+        if several_impls:
+            headings.append("implementation")
+            entries += [_heading("implementation")] + [
+                _line(impl, color=NEUTRAL_COLOR, linestyle=style_of[impl]) for impl in impls]
+        if several_files:
+            headings.append("report file")
+            entries += [_heading("report file")] + [
+                _line(file, color=NEUTRAL_COLOR, linestyle="none", marker=marker_of[file])
+                for file in files]
+        entries.append(_heading(""))
+        if roofline_drawn:
+            entries.append(_line("memory roofline (copy)", color=ROOFLINE_COLOR,
+                                 linestyle="--", linewidth=1.3))
+        entries.append(_band("95 % CI of the median"))
+        if hollow_kinds:
+            entries.append(_line(f"hollow: {' or '.join(hollow_kinds)}", color=NEUTRAL_COLOR,
+                                 linestyle="none", marker="o", markerfacecolor="white",
+                                 markeredgewidth=1.4))
+        _legend(fig, entries, headings)
+        _title(fig, "Time per call against tensor size (median)" if metric == "median_s"
+               else "Throughput against tensor size (minimum bytes / median time)", 2.6)
+        return _save(fig, output, dpi)
+
+
+def _draw_micro_series(ax, series: pd.DataFrame, color, linestyle, marker) -> None:
+    """One activation / implementation / file: medians over duplicates per size, CI band,
+    hollow markers where a row was noisy or throttled."""
+    points = series.groupby("numel").agg(y=("_y", "median"), low=("_low", "median"),
+                                         high=("_high", "median"), hollow=("_hollow", "any"))
+    x = points.index.to_numpy(dtype=float)
+    ax.plot(x, points["y"], color=color, linestyle=linestyle, linewidth=1.6, marker=marker,
+            markersize=5, zorder=3)
+    band = _finite(points["low"]) & _finite(points["high"])
+    if band.any():
+        ax.fill_between(x, points["low"], points["high"], where=band, color=color, alpha=0.18,
+                        linewidth=0, zorder=2)
+    hollow = points["hollow"].to_numpy(dtype=bool)
+    if hollow.any():
+        ax.plot(x[hollow], points["y"][hollow], linestyle="none", marker=marker, markersize=5,
+                markerfacecolor="white", markeredgecolor=color, markeredgewidth=1.4, zorder=4)
+
+
+def _draw_roofline(ax, panel: pd.DataFrame, marker_of: dict, several_files: bool) -> bool:
+    """The copy roofline per file: median over the rows of one size."""
+    drawn = False
+    for file, rows in panel.groupby("file", sort=False):
+        usable = rows[_finite(rows["_roofline"]) & (rows["_roofline"] > 0)]
+        if usable.empty:
+            continue
+        line = usable.groupby("numel")["_roofline"].median()
+        ax.plot(line.index.to_numpy(dtype=float), line.to_numpy(), color=ROOFLINE_COLOR,
+                linestyle="--", linewidth=1.3, marker=marker_of[str(file)] if several_files
+                else None, markersize=3.5, zorder=1)
+        drawn = True
+    return drawn
+
+
+# -- training -----------------------------------------------------------------------------------
+
+def _ok_runs(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    if frame is None or metric not in frame.columns:
+        raise ActbenchError(f"the train rows have no column '{metric}' to plot")
+    runs = frame
+    if "status" in runs.columns:
+        runs = runs[runs["status"].astype(str) == "ok"]
+    values = pd.to_numeric(runs[metric], errors="coerce")
+    return runs.assign(**{metric: values})[_finite(values)]
+
+
+def plot_train(comparison, frame: pd.DataFrame, output: Path, *, dpi: float = 150) -> Path:
+    """Per group a panel: each run's metric as a point, the mean with its confidence interval,
+    activations ordered by rank, the baseline named and its mean drawn across the panel."""
+    output = check_output_path(output)
+    table = _comparison_table(comparison)
+    metric = comparison.metric
+    runs = _ok_runs(frame, metric)
+    label, scale = metric_axis(metric)
+    keys = [k for k in comparison.group_keys if k in table.columns]
+    groups = _groups(table, keys)
+    baseline = str(comparison.baseline)
+    plt = _pyplot()
+    any_significant = False
+    width = max(4.2, 0.75 * max(len(rows) for _, rows in groups) + 1.6)
+    with plt.rc_context(STYLE):
+        fig, axes = _grid(plt, len(groups), 3, (width, 3.6), 2.8)
+        for ax, (values, rows) in zip(axes, groups):
+            rows = rows.sort_values("rank", na_position="last", kind="stable") \
+                if "rank" in rows.columns else rows
+            names = []
+            for x, row in enumerate(rows.to_dict("records")):
+                name = str(row["activation"])
+                color = activation_color(name)
+                mine = runs[_select(runs, values) & (runs["activation"].astype(str) == name)]
+                if "seed" in mine.columns:
+                    mine = mine.sort_values("seed", kind="stable")
+                points = mine[metric].to_numpy(dtype=float) * scale
+                offsets = np.linspace(-0.17, 0.17, len(points)) if len(points) > 1 else [0.0]
+                ax.scatter(x - 0.08 + np.asarray(offsets[:len(points)]), points, s=22,
+                           color=color, alpha=0.6, linewidths=0, zorder=2)
+                mean, low, high = (float(row[c]) * scale for c in ("mean", "ci_low", "ci_high"))
+                error = [[mean - low], [high - mean]] if math.isfinite(low) and \
+                    math.isfinite(high) else None
+                ax.errorbar(x + 0.25, mean, yerr=error, fmt="D", color=color, markersize=6,
+                            markeredgecolor="black", markeredgewidth=0.8, ecolor="black",
+                            elinewidth=1.2, capsize=4, zorder=3)
+                significant = _truthy(row.get("significant"))
+                any_significant |= significant
+                tick = name + (" *" if significant else "")
+                if name == baseline:
+                    tick += "\n(baseline)"
+                    ax.axhline(mean, color=NEUTRAL_COLOR, linestyle=":", linewidth=1, zorder=1)
+                names.append(tick)
+            ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0,
+                          ha="right" if len(names) > 4 else "center")
+            ax.set_xlim(-0.6, len(names) - 0.4)
+            ax.set_ylabel(label)
+            ax.grid(True, axis="y", alpha=0.3)
+            if values:
+                ax.set_title(_group_title(values))
+        confidence = getattr(comparison, "confidence", None)
+        interval = f"{confidence:.0%} CI" if confidence else "confidence interval"
+        entries = [_line("one run (seed)", color=NEUTRAL_COLOR, linestyle="none", marker="o",
+                         markersize=5, alpha=0.6),
+                   _line(f"mean and {interval}", color=NEUTRAL_COLOR, linestyle="none",
+                         marker="D", markeredgecolor="black"),
+                   _line(f"{baseline} (baseline) mean", color=NEUTRAL_COLOR, linestyle=":")]
+        if any_significant:
+            entries.append(_heading(f"* differs from {baseline}:\n  Holm-adjusted "
+                                    f"p < {comparison.alpha:g}"))
+        _legend(fig, entries)
+        direction = "higher" if comparison.higher_is_better else "lower"
+        _title(fig, f"{label} per activation, best first ({direction} is better)", 2.8)
+        return _save(fig, output, dpi)
+
+
+def sweep_axis_kind(values: pd.Series) -> str:
+    """How a sweep key's values sit on the x axis: "log" (positive numbers spanning at least two
+    decades), "linear" (other numbers) or "categorical" (anything that is not a number)."""
+    present = values.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    if present.empty or numbers.isna().any() or not np.isfinite(numbers.to_numpy(float)).all():
+        return "categorical"
+    if (numbers > 0).all() and numbers.max() / numbers.min() >= 100:
+        return "log"
+    return "linear"
+
+
+def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) -> Path:
+    """The metric's mean against one sweep key, a line with a CI band per activation (as in the
+    Mish paper's depth and noise figures); other group keys that vary become panels."""
+    output = check_output_path(output)
+    table = _comparison_table(comparison)
+    if sweep_key not in comparison.group_keys or sweep_key not in table.columns:
+        raise ActbenchError(f"'{sweep_key}' is not a group key of the comparison; expected one of "
+                            f"{', '.join(comparison.group_keys) or 'none'}")
+    table = table[table[sweep_key].notna()]
+    kind = sweep_axis_kind(table[sweep_key])
+    if kind == "categorical":
+        categories = list(dict.fromkeys(table[sweep_key].astype(str)))
+        position = table[sweep_key].astype(str).map(categories.index).astype(float)
+    else:
+        position = pd.to_numeric(table[sweep_key], errors="coerce").astype(float)
+    table = table.assign(_x=position)
+    others = _varying(table, [k for k in comparison.group_keys if k != sweep_key])
+    groups = _groups(table, others)
+    label, scale = metric_axis(comparison.metric)
+    baseline = str(comparison.baseline)
+    activations = list(dict.fromkeys(table["activation"].astype(str)))
+    plt = _pyplot()
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    with plt.rc_context(STYLE):
+        fig, axes = _grid(plt, len(groups), 3, (4.6, 3.6), 2.4, sharey=True)
+        for ax, (values, rows) in zip(axes, groups):
+            for name, line in rows.groupby(rows["activation"].astype(str), sort=False):
+                line = line.sort_values("_x")
+                color = activation_color(name)
+                ax.plot(line["_x"], line["mean"] * scale, color=color, marker="o", markersize=4.5,
+                        linewidth=2.6 if name == baseline else 1.7, zorder=3)
+                band = _finite(line["ci_low"]) & _finite(line["ci_high"])
+                if band.any():
+                    ax.fill_between(line["_x"], line["ci_low"] * scale, line["ci_high"] * scale,
+                                    where=band, color=color, alpha=0.15, linewidth=0, zorder=2)
+            if kind == "log":
+                ax.set_xscale("log")
+            ticks = sorted(set(table["_x"]))
+            if kind == "categorical":
+                ax.set_xticks(ticks, categories, rotation=30 if len(categories) > 4 else 0,
+                              ha="right" if len(categories) > 4 else "center")
+                ax.set_xlim(-0.4, len(categories) - 0.6)
+            elif len(ticks) <= 12:
+                ax.xaxis.set_major_locator(FixedLocator(ticks))
+                ax.xaxis.set_ticklabels([f"{t:g}" for t in ticks])
+                ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xlabel(sweep_key + (" (log scale)" if kind == "log" else ""))
+            _ylabel(ax, label)
+            ax.grid(True, alpha=0.3)
+            if values:
+                ax.set_title(_group_title(values))
+        confidence = getattr(comparison, "confidence", None)
+        interval = f"{confidence:.0%} CI" if confidence else "confidence interval"
+        entries = [_line(name + (" (baseline)" if name == baseline else ""),
+                         color=activation_color(name), marker="o", markersize=4.5,
+                         linewidth=2.6 if name == baseline else 1.7) for name in activations]
+        entries += [_heading(""), _line("mean over seeds", color=NEUTRAL_COLOR, marker="o",
+                                        markersize=4.5),
+                    _band(f"{interval} of the mean")]
+        _legend(fig, entries)
+        _title(fig, f"{label} against {sweep_key}", 2.4)
+        return _save(fig, output, dpi)
+
+
+def epoch_sweep_columns(epochs: pd.DataFrame) -> list[str]:
+    """The sweep keys of an epoch frame: its columns that the schema does not name."""
+    return [c for c in epochs.columns if c not in KNOWN_EPOCH_COLUMNS and not c.startswith("_")]
+
+
+def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
+                dpi: float = 150) -> Path:
+    """Training curves: per activation the mean over seeds per epoch with a min-max band, one
+    panel per sweep point; metric="both" draws train (dashed) and test (solid) accuracy."""
+    output = check_output_path(output)
+    metrics = ("test_acc", "train_acc") if metric == "both" else (metric,)
+    if metric != "both" and metric not in EPOCH_METRICS:
+        raise ActbenchError(f"curve metric '{metric}' is not one of "
+                            f"{', '.join(EPOCH_METRICS)}, both")
+    if epochs is None or epochs.empty:
+        raise ActbenchError("no epoch rows to plot; training curves come from *.epochs.csv files")
+    missing = [c for c in ("activation", "epoch", *metrics) if c not in epochs.columns]
+    if missing:
+        raise ActbenchError(f"the epoch rows lack the columns {', '.join(missing)}")
+    rows = epochs.assign(**{c: pd.to_numeric(epochs[c], errors="coerce")
+                            for c in ("epoch", *metrics)})
+    rows = rows[_finite(rows["epoch"]) & np.any([_finite(rows[m]) for m in metrics], axis=0)]
+    if rows.empty:
+        raise ActbenchError(f"no epoch rows with a finite {' or '.join(metrics)} to plot")
+    panel_keys = _varying(rows, (["suite"] if "suite" in rows.columns else [])
+                          + epoch_sweep_columns(rows))
+    run_key = [c for c in ("file", "config_hash") if c in rows.columns] or ["seed"]
+    groups = _groups(rows, panel_keys)
+    label, scale = metric_axis(metric if metric != "both" else "test_acc")
+    if metric == "both":
+        label = "accuracy (%)"
+    activations = list(dict.fromkeys(rows["activation"].astype(str)))
+    style_of = {"test_acc": "-", "train_acc": (0, (5, 2))} if metric == "both" else {metric: "-"}
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    with plt.rc_context(STYLE):
+        fig, axes = _grid(plt, len(groups), 3, (4.6, 3.5), 2.6, sharey=True)
+        for ax, (values, panel) in zip(axes, groups):
+            for name, runs in panel.groupby(panel["activation"].astype(str), sort=False):
+                color = activation_color(name)
+                for column in metrics:
+                    per_run = runs.groupby([*run_key, "epoch"])[column].mean().dropna()
+                    if per_run.empty:
+                        continue
+                    curve = per_run.groupby(level="epoch").agg(["mean", "min", "max"])
+                    x = curve.index.to_numpy(dtype=float)
+                    ax.plot(x, curve["mean"] * scale, color=color, linestyle=style_of[column],
+                            linewidth=1.7, zorder=3)
+                    ax.fill_between(x, curve["min"] * scale, curve["max"] * scale, color=color,
+                                    alpha=0.15, linewidth=0, zorder=2)
+            ax.set_xlabel("epoch")
+            _ylabel(ax, label)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(True, alpha=0.3)
+            if values:
+                ax.set_title(_group_title(values))
+        entries = [_line(name, color=activation_color(name), linewidth=1.8)
+                   for name in activations]
+        if metric == "both":
+            entries += [_heading(""), _line("test", color=NEUTRAL_COLOR, linestyle="-"),
+                        _line("train", color=NEUTRAL_COLOR, linestyle=style_of["train_acc"])]
+        entries += [_heading(""), _line("mean over seeds", color=NEUTRAL_COLOR),
+                    _band("min–max over seeds")]
+        _legend(fig, entries)
+        _title(fig, f"Training curves: {label}", 2.6)
+        return _save(fig, output, dpi)
+
+
+# -- every figure the data allows -----------------------------------------------------------------
+
+def train_sweep_keys(comparison) -> list[str]:
+    """The comparison's group keys that are sweep keys (not schema columns) and vary."""
+    table = getattr(comparison, "table", None)
+    if table is None:
+        return []
+    keys = [k for k in comparison.group_keys if k not in KNOWN_RUN_COLUMNS]
+    return _varying(table, keys)
+
+
+def write_figures(micro: pd.DataFrame | None, train: pd.DataFrame | None,
+                  epochs: pd.DataFrame | None, comparison, output: Path,
+                  micro_metric: str = "median_s", *, dpi: float = 150) -> list[Path]:
+    """Every figure the data allows: micro, train points, one per varying sweep key, curves.
+
+    One figure goes to `output` itself; several go next to it as <stem>-micro, -train,
+    -sweep-<key> and -curves with output's suffix. Returns the paths written.
+    """
+    output = check_output_path(output)
+    plans: list[tuple[str, Callable[[Path], Path]]] = []
+    if not measured_micro_rows(micro, micro_metric).empty:
+        plans.append(("micro", lambda path: plot_micro(micro, path, micro_metric, dpi=dpi)))
+    table = getattr(comparison, "table", None)
+    has_results = table is not None and not table.empty and _finite(table["mean"]).any()
+    if has_results and train is not None and not train.empty:
+        plans.append(("train", lambda path: plot_train(comparison, train, path, dpi=dpi)))
+    if has_results:
+        for key in train_sweep_keys(comparison):
+            plans.append((f"sweep-{file_name_part(key)}",
+                          lambda path, key=key: plot_sweep(comparison, key, path, dpi=dpi)))
+    if epochs is not None and not epochs.empty and "test_acc" in epochs.columns and \
+            _finite(pd.to_numeric(epochs["test_acc"], errors="coerce")).any():
+        plans.append(("curves", lambda path: plot_curves(epochs, path, dpi=dpi)))
+    if not plans:
+        raise ActbenchError("nothing to plot: no micro timings, training results or epoch rows "
+                            "with values")
+    if len(plans) == 1:
+        return [plans[0][1](output)]
+    return [draw(output.with_name(f"{output.stem}-{name}{output.suffix}")) for name, draw in plans]
