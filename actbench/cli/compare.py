@@ -84,7 +84,8 @@ def compare(
 
         reports_ = comparison.reports
         for path in write_figures(reports_.micro, reports_.train, reports_.epochs, comparison.train,
-                                  plot, micro_metric=_plot_metric(comparison)):
+                                  plot, micro_metric=_plot_metric(comparison),
+                                  noise=comparison.noise):
             typer.echo(f"wrote {path}", err=True)
     failed = [r for r in results if not r.passed]
     for result in results:
@@ -186,7 +187,8 @@ def report(
     out.mkdir(parents=True, exist_ok=True)
     reports_ = comparison.reports
     figures = write_figures(reports_.micro, reports_.train, reports_.epochs, comparison.train,
-                            out / "figure.png", micro_metric=_plot_metric(comparison))
+                            out / "figure.png", micro_metric=_plot_metric(comparison),
+                            noise=comparison.noise)
     page = write_html_report(out, title="actbench report", sections=_sections(comparison),
                              figures=figures, environments=list(comparison.environments.items()),
                              warnings=comparison.warnings, command=_command_line())

@@ -22,6 +22,7 @@ class Comparison:
     reports: Reports
     micro: MicroComparison | None
     train: object | None  # compare.train.TrainComparison
+    noise: object | None  # the same, per input noise level, where the suites evaluated noise
     environments: dict[str, dict[str, str]]
     warnings: list[str] = field(default_factory=list)
 
@@ -76,20 +77,20 @@ def compare_reports(patterns: Sequence[str], *, where: Sequence[str] = (), metri
                             f"{micro_baseline}")
         micro = compare_micro(reports.micro, reports.samples, metric=micro_metric, by=by,
                               baseline=micro_baseline)
-    train = None
+    train = noise = None
     if not reports.train.empty:
-        from .train import compare_train
+        from .train import compare_noise, compare_train
 
         group_by = None if by == "activation" else [by]
-        train = compare_train(reports.train, metric=train_metric,
-                              baseline=_train_baseline(reports, baseline if by == "activation"
-                                                       else None),
+        train_baseline = _train_baseline(reports, baseline if by == "activation" else None)
+        train = compare_train(reports.train, metric=train_metric, baseline=train_baseline,
                               by=group_by, alpha=alpha)
+        noise = compare_noise(reports.train, baseline=train_baseline, by=group_by, alpha=alpha)
     elif reports.epochs.empty and reports.micro.empty:
         raise ActbenchError("the reports hold no micro or train rows to compare")
     envs = environments(reports)
     warnings += difference_warnings(envs)
-    return Comparison(reports, micro, train, envs, warnings)
+    return Comparison(reports, micro, train, noise, envs, warnings)
 
 
 def check_gates(comparison: Comparison, texts: Sequence[str]) -> list[GateResult]:

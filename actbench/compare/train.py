@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import stats
 from ..errors import ActbenchError
-from .load import sweep_columns
+from .load import NOISE_COLUMN, sweep_columns
 from .metrics import higher_is_better
 
 TARGET_POWER = 0.8
@@ -282,3 +282,31 @@ def _notes(frame: pd.DataFrame, table: pd.DataFrame, *, metric: str, baseline: s
         notes.append(f"runs left out: {counts}")
     return notes
 
+
+
+# -- robustness to input noise -------------------------------------------------------------------
+
+NOISE_KEY = "input noise σ"
+NOISE_METRIC = "noisy_test_acc"
+
+
+def compare_noise(frame: pd.DataFrame, *, baseline: str = "relu", by: list[str] | None = None,
+                  alpha: float = 0.05, confidence: float = 0.95) -> TrainComparison | None:
+    """Test accuracy under each evaluated input noise level (the `noise_<σ>_acc` columns) as a
+    comparison with σ as a group key, for the Mish paper's accuracy-against-noise figure.
+
+    None when the reports evaluated no noise levels.
+    """
+    levels = {}
+    for column in frame.columns:
+        match = NOISE_COLUMN.fullmatch(column)
+        if match and column.endswith("_acc"):
+            sigma = pd.to_numeric(column[len("noise_"):-len("_acc")], errors="coerce")
+            if np.isfinite(sigma):
+                levels[float(sigma)] = column
+    if not levels:
+        return None
+    long = pd.concat([frame.assign(**{NOISE_KEY: sigma, NOISE_METRIC: frame[column]})
+                      for sigma, column in sorted(levels.items())], ignore_index=True)
+    return compare_train(long, metric=NOISE_METRIC, baseline=baseline,
+                         by=[*(by or []), NOISE_KEY], alpha=alpha, confidence=confidence)

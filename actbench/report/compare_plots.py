@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ActbenchError
 from .plots import activation_color, check_output_path
-from .schema import train_columns, train_epoch_columns
+from .schema import train_columns
 from .writer import file_name_part
 
 MICRO_METRICS = ("median_s", "gbps")
@@ -29,7 +29,7 @@ EPOCH_METRICS = ("test_acc", "train_acc", "test_loss", "train_loss", "lr", "epoc
                  "samples_per_s")
 PASS_ORDER = ("fwd", "bwd", "fwdbwd")
 PASS_TITLES = {"fwd": "forward", "bwd": "backward", "fwdbwd": "forward + backward"}
-IMPL_ORDER = ("native", "formula", "memeff", "compiled", "custom")
+IMPL_ORDER = ("native", "fast", "formula", "memeff", "compiled", "custom")
 # Micro rows whose timings are kept: "noisy" stopped at --max-time but kept its numbers.
 MEASURED_STATUSES = ("ok", "noisy")
 HOLLOW_FLAGS = ("noisy", "throttled")
@@ -43,7 +43,6 @@ STYLE = {"font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "legend.
          "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.titlesize": 12,
          "axes.spines.top": False, "axes.spines.right": False}
 KNOWN_RUN_COLUMNS = frozenset(train_columns([], [])) | {"file"}
-KNOWN_EPOCH_COLUMNS = frozenset(train_epoch_columns([])) | {"file"}
 
 
 # -- shared pieces ------------------------------------------------------------------------------
@@ -561,8 +560,10 @@ def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) ->
 
 
 def epoch_sweep_columns(epochs: pd.DataFrame) -> list[str]:
-    """The sweep keys of an epoch frame: its columns that the schema does not name."""
-    return [c for c in epochs.columns if c not in KNOWN_EPOCH_COLUMNS and not c.startswith("_")]
+    """The sweep keys of an epoch frame (the reader's rule: dotted columns the schema lacks)."""
+    from ..compare.load import sweep_columns
+
+    return sweep_columns(epochs)
 
 
 def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
@@ -642,11 +643,12 @@ def train_sweep_keys(comparison) -> list[str]:
 
 def write_figures(micro: pd.DataFrame | None, train: pd.DataFrame | None,
                   epochs: pd.DataFrame | None, comparison, output: Path,
-                  micro_metric: str = "median_s", *, dpi: float = 150) -> list[Path]:
-    """Every figure the data allows: micro, train points, one per varying sweep key, curves.
+                  micro_metric: str = "median_s", *, noise=None, dpi: float = 150) -> list[Path]:
+    """Every figure the data allows: micro, train points, one per varying sweep key, accuracy
+    against input noise (`noise`: a comparison with the noise level as a group key), curves.
 
     One figure goes to `output` itself; several go next to it as <stem>-micro, -train,
-    -sweep-<key> and -curves with output's suffix. Returns the paths written.
+    -sweep-<key>, -noise and -curves with output's suffix. Returns the paths written.
     """
     output = check_output_path(output)
     plans: list[tuple[str, Callable[[Path], Path]]] = []
@@ -660,6 +662,10 @@ def write_figures(micro: pd.DataFrame | None, train: pd.DataFrame | None,
         for key in train_sweep_keys(comparison):
             plans.append((f"sweep-{file_name_part(key)}",
                           lambda path, key=key: plot_sweep(comparison, key, path, dpi=dpi)))
+    if noise is not None and not noise.table.empty and _finite(noise.table["mean"]).any():
+        from ..compare.train import NOISE_KEY
+
+        plans.append(("noise", lambda path: plot_sweep(noise, NOISE_KEY, path, dpi=dpi)))
     if epochs is not None and not epochs.empty and "test_acc" in epochs.columns and \
             _finite(pd.to_numeric(epochs["test_acc"], errors="coerce")).any():
         plans.append(("curves", lambda path: plot_curves(epochs, path, dpi=dpi)))

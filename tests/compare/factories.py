@@ -55,9 +55,11 @@ def train_row(activation: str, seed: int, acc: float, *, status: str = "ok",
     return row
 
 
-def write_train(path: Path, rows: list[dict], sweep_keys: list[str] = ()) -> Path:
-    with ReportWriter(path, train_columns(list(sweep_keys), [])) as writer:
-        writer.write_many(rows)
+def write_train(path: Path, rows: list[dict], sweep_keys: list[str] = (),
+                noise_columns: list[str] = ()) -> Path:
+    columns = train_columns(list(sweep_keys), list(noise_columns))
+    with ReportWriter(path, columns) as writer:
+        writer.write_many([{k: v for k, v in row.items() if k in columns} for row in rows])
     return path
 
 
