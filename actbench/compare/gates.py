@@ -179,7 +179,7 @@ def _canonical(activation: str, present: set[str]) -> str:
 def _check_micro(gate: Gate, refs: dict, frame: pd.DataFrame, fixed: dict) -> GateResult:
     present = set(frame["activation"].astype(str))
     usable = frame[frame["status"].isin(("ok", "noisy"))]
-    group_keys = [k for k in ("device", "dtype", "shape", "file") if k in usable]
+    group_keys = [k for k in ("device", "dtype", "numel", "file") if k in usable]
     result = GateResult(gate, 0)
     for key, group in usable.groupby(group_keys, sort=False):
         values = dict(fixed)

@@ -53,7 +53,8 @@ def _unit_keys(frame: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
     within each file (host, torch_version): then files must be matched with each other.
     """
     label_keys = {"activation": ["activation", "impl"], "impl": ["impl"]}.get(by, [by])
-    group = [k for k in ("activation", "impl", "device", "dtype", "shape", "pass")
+    # sizes are matched by element count: channel-wise activations are laid out (4, 64, N/256)
+    group = [k for k in ("activation", "impl", "device", "dtype", "numel", "pass")
              if k not in label_keys and not (by == "activation" and k == "impl")]
     if by != "file":
         per_file = frame.groupby("file")[by].nunique(dropna=False).max() if by in frame else 2
@@ -161,7 +162,7 @@ def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
                           if f and f not in flags}
             records.append({
                 **{k: row[k] for k in group_keys}, **{k: row[k] for k in label_keys},
-                "numel": row["numel"], "status": row["status"], "value": row[metric],
+                "shape": row["shape"], "status": row["status"], "value": row[metric],
                 "value_low": row["ci_low_s"] if metric == "median_s" else math.nan,
                 "value_high": row["ci_high_s"] if metric == "median_s" else math.nan,
                 "ratio": ratio, "ratio_low": low, "ratio_high": high, "uncertainty": method,
@@ -172,7 +173,7 @@ def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
     table = pd.DataFrame.from_records(records)
     # within a group: by size, the baseline first, then the rest in measurement order
     order = table.assign(_base=~table["is_baseline"]).sort_values(
-        [*[k for k in group_keys if k != "shape"], "numel", "_base"], kind="stable").index
+        [*[k for k in group_keys if k != "numel"], "numel", "_base"], kind="stable").index
     table = table.loc[order].reset_index(drop=True)
     notes = []
     if missing:

@@ -65,7 +65,7 @@ def micro_sections(comparison) -> list[Section]:
     """One section per group (device, dtype, pass, and file where files are groups); a shape
     column when a section spans several sizes; the best value per size highlighted."""
     table = comparison.table
-    outer = [k for k in comparison.group_keys if k not in ("shape", "activation", "impl")]
+    outer = [k for k in comparison.group_keys if k not in ("numel", "activation", "impl")]
     inner = [k for k in comparison.group_keys if k in ("activation", "impl")]
     sections = []
     baseline_name = comparison.baseline
@@ -74,7 +74,7 @@ def micro_sections(comparison) -> list[Section]:
         rows = []
         best_rows: set[int] = set()
         shapes = list(dict.fromkeys(group["shape"].astype(str)))
-        for _, by_shape in group.groupby("shape", sort=False):
+        for _, by_shape in group.groupby("numel", sort=False):
             usable = by_shape[by_shape["value"].map(_finite)]
             if len(usable) > 1:
                 pick = usable["value"].idxmax() if comparison.higher_is_better else usable["value"].idxmin()

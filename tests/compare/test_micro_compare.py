@@ -117,3 +117,10 @@ def test_baseline_by_alias(tmp_path):
     comparison = compare_micro(load_reports([str(tmp_path / "m.csv")]).micro, baseline="swish1")
     assert comparison.baseline == "silu"
     assert comparison.table.set_index("activation").loc["mish", "ratio"] == pytest.approx(2)
+
+
+def test_channelwise_layouts_are_matched_by_element_count(tmp_path):
+    write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("acon_c", 4e-3, shape="4x64x4")])
+    table = compare_micro(load_reports([str(tmp_path / "m.csv")]).micro).table.set_index("activation")
+    assert table.loc["acon_c", "ratio"] == pytest.approx(4)
+    assert table.loc["acon_c", "shape"] == "4x64x4"
