@@ -12,16 +12,19 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
+from . import fast
 from . import functional as fn
 from .modules import ACON, Elementwise, MetaACON, PReLU, Swish
 from .registry import ActivationSpec, TrainableParam, add
 
 
 def _elementwise(name: str, family: str, formula: str, source: str, *, formula_fn, native=None,
-                 memeff=None, options: dict | None = None, aliases: tuple[str, ...] = ()) -> None:
-    """A parameter-free pointwise activation: native / formula / memeff / compiled as available."""
+                 memeff=None, fast_fn=None, options: dict | None = None,
+                 aliases: tuple[str, ...] = ()) -> None:
+    """A parameter-free pointwise activation: native / formula / memeff / compiled / fast as available."""
     routes = {"native": native, "formula": formula_fn, "memeff": memeff,
-              "compiled": fn.compiled(formula_fn, name) if name != "identity" else None}
+              "compiled": fn.compiled(formula_fn, name) if name != "identity" else None,
+              "fast": fast_fn}
 
     def builder_for(impl, route):
         def build(channels=None, **opts):
@@ -80,45 +83,48 @@ _elementwise("celu", EXP, "x if x > 0 else alpha * (exp(x / alpha) - 1) (alpha 1
              formula_fn=fn.celu_formula, native=F.celu, options={"alpha": 1.0})
 _elementwise("gelu", GAUSS, "x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))", "Hendrycks & Gimpel 2016",
              formula_fn=fn.gelu_formula, native=F.gelu, memeff=fn.gelu_memeff,
-             aliases=("gelu_erf",))
+             fast_fn=fast.gelu_fast, aliases=("gelu_erf",))
 _elementwise("gelu_tanh", GAUSS, "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
              "Hendrycks & Gimpel 2016", formula_fn=fn.gelu_tanh_formula,
              native=partial(F.gelu, approximate="tanh"), memeff=fn.gelu_tanh_memeff,
-             aliases=("gelu_approx",))
+             fast_fn=fast.gelu_tanh_fast, aliases=("gelu_approx",))
 _elementwise("quick_gelu", GAUSS, "x * sigmoid(1.702 x)", "Hendrycks & Gimpel 2016",
-             formula_fn=fn.quick_gelu_formula, memeff=fn.quick_gelu_memeff, aliases=("quickgelu",))
+             formula_fn=fn.quick_gelu_formula, memeff=fn.quick_gelu_memeff,
+             fast_fn=fast.quick_gelu_fast, aliases=("quickgelu",))
 _elementwise("silu", GATED, "x * sigmoid(x)", "Elfwing et al. 2017", formula_fn=fn.silu_formula,
-             native=F.silu, memeff=fn.silu_memeff, aliases=("swish1", "swish_1"))
+             native=F.silu, memeff=fn.silu_memeff, fast_fn=fast.silu_fast,
+             aliases=("swish1", "swish_1"))
 _trainable("swish", GATED, "x * sigmoid(beta x), beta trainable", "Ramachandran et al. 2017",
            module=Swish,
            routes={"formula": fn.swish_formula, "memeff": fn.swish_memeff,
-                   "compiled": fn.compiled(fn.swish_formula, "swish")},
+                   "compiled": fn.compiled(fn.swish_formula, "swish"), "fast": fast.swish_fast},
            options={"beta": 1.0}, channelwise=False,
            trainable=(TrainableParam("beta", "scalar", "1.0"),))
 _elementwise("mish", GATED, "x * tanh(softplus(x))", "Misra 2019", formula_fn=fn.mish_formula,
-             native=F.mish, memeff=fn.mish_memeff)
+             native=F.mish, memeff=fn.mish_memeff, fast_fn=fast.mish_fast)
 _elementwise("softplus", CLASSIC, "log(1 + exp(x))", "Dugas et al. 2001",
-             formula_fn=fn.softplus_formula, native=F.softplus)
+             formula_fn=fn.softplus_formula, native=F.softplus, fast_fn=fast.softplus_fast)
 _elementwise("tanh", CLASSIC, "(exp(x) - exp(-x)) / (exp(x) + exp(-x))", "classical",
              formula_fn=fn.tanh_formula, native=torch.tanh)
 _elementwise("sigmoid", CLASSIC, "1 / (1 + exp(-x))", "classical", formula_fn=fn.sigmoid_formula,
              native=torch.sigmoid, aliases=("logistic",))
 _elementwise("hardswish", HARD, "x * relu6(x + 3) / 6", "Howard et al. 2019",
-             formula_fn=fn.hardswish_formula, native=F.hardswish, aliases=("hard_swish", "h_swish"))
+             formula_fn=fn.hardswish_formula, native=F.hardswish, fast_fn=fast.hardswish_fast,
+             aliases=("hard_swish", "h_swish"))
 _elementwise("hardsigmoid", HARD, "relu6(x + 3) / 6", "Howard et al. 2019",
              formula_fn=fn.hardsigmoid_formula, native=F.hardsigmoid,
              aliases=("hard_sigmoid", "h_sigmoid"))
 _elementwise("hard_mish", HARD, "x * clamp(x + 2, 0, 2) / 2", "piecewise-quadratic Mish, 2020",
-             formula_fn=fn.hard_mish_formula, aliases=("hardmish",))
+             formula_fn=fn.hard_mish_formula, fast_fn=fast.hard_mish_fast, aliases=("hardmish",))
 _elementwise("tanhexp", GATED, "x * tanh(exp(x))", "Liu & Di 2020", formula_fn=fn.tanhexp_formula,
-             memeff=fn.tanhexp_memeff, aliases=("tanh_exp",))
+             memeff=fn.tanhexp_memeff, fast_fn=fast.tanhexp_fast, aliases=("tanh_exp",))
 _elementwise("serf", GATED, "x * erf(softplus(x))", "Nag & Bhattacharyya 2021",
-             formula_fn=fn.serf_formula, memeff=fn.serf_memeff)
+             formula_fn=fn.serf_formula, memeff=fn.serf_memeff, fast_fn=fast.serf_fast)
 _elementwise("logish", GATED, "x * log(1 + sigmoid(x))", "Zhu et al. 2021",
-             formula_fn=fn.logish_formula, memeff=fn.logish_memeff)
+             formula_fn=fn.logish_formula, memeff=fn.logish_memeff, fast_fn=fast.logish_fast)
 
 _ACON_ROUTES = {"formula": fn.acon_formula, "memeff": fn.acon_memeff,
-                "compiled": fn.compiled(fn.acon_formula, "acon")}
+                "compiled": fn.compiled(fn.acon_formula, "acon"), "fast": fast.acon_fast}
 _P1 = TrainableParam("p1", "per channel", "N(0, 1)")
 _P2 = TrainableParam("p2", "per channel", "N(0, 1)")
 _BETA = TrainableParam("beta", "per channel", "1.0")

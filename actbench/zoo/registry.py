@@ -26,8 +26,9 @@ Builder = Callable[..., nn.Module]
 
 # Preference for the default implementation, fastest first in eager mode: PyTorch's own kernel,
 # then the formula (forward + backward 1.3-2.2x faster than memeff on CPU, docs/performance.md),
-# then memeff; compiled is never the default (its first call costs seconds).
-DEFAULT_PREFERENCE = ("native", "formula", "memeff", "custom", "compiled")
+# then memeff; compiled and fast are never the default (their first call compiles, which costs
+# seconds per kernel: docs/activations.md).
+DEFAULT_PREFERENCE = ("native", "formula", "memeff", "custom", "compiled", "fast")
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 

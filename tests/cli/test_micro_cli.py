@@ -41,7 +41,7 @@ def test_mish_impl_all_shows_saved_multiples_and_the_ratio_to_relu(run_cli, tmp_
                      "--out", str(out))
     assert result.exit_code == 0, result.output
     saved = {r["impl"]: float(r["saved_x_input"]) for r in read(out) if r["activation"] == "mish"}
-    assert saved == {"native": 1.0, "formula": 2.0, "memeff": 1.0, "compiled": 1.0}
+    assert saved == {"native": 1.0, "formula": 2.0, "memeff": 1.0, "compiled": 1.0, "fast": 1.0}
     assert [r["impl"] for r in read(out) if r["activation"] == "relu"] == ["native"]
     relu_line = next(line for line in result.output.splitlines() if line.startswith("│ relu"))
     assert "1.00x" in relu_line

@@ -46,7 +46,7 @@ def test_impl_all_and_comma_lists():
     plan = make_plan(["mish", "relu,silu"], impl="all", devices=["cpu"], sizes=["1024"],
                      passes=["fwd"])
     mish = sorted(c.impl for c in plan.configs if c.activation.label == "mish")
-    assert mish == sorted(["native", "formula", "memeff", "compiled"])
+    assert mish == sorted(["native", "formula", "memeff", "compiled", "fast"])
     assert {c.activation.label for c in plan.configs} == {"mish", "relu", "silu"}
 
 

@@ -115,10 +115,11 @@ def test_real_timer_end_to_end_on_cpu():
     rows = run(make_plan(["mish"], impl="all", devices=["cpu"], sizes=["4096"],
                          passes=["fwdbwd"]).configs, settings)
     by_impl = {row["impl"]: row for row in rows}
-    assert set(by_impl) == {"native", "formula", "memeff", "compiled"}
+    assert set(by_impl) == {"native", "formula", "memeff", "compiled", "fast"}
     assert all(row["status"] in ("ok", "noisy") and row["median_s"] > 0 for row in rows)
     assert by_impl["formula"]["saved_x_input"] == pytest.approx(2.0)
     assert by_impl["memeff"]["saved_x_input"] == pytest.approx(1.0)
+    assert by_impl["fast"]["saved_x_input"] == pytest.approx(1.0)
     assert by_impl["native"]["saved_x_input"] == pytest.approx(1.0)
     assert all(row["max_rel_err"] < 1e-5 and row["finite"] for row in rows)
 

@@ -18,7 +18,9 @@ from actbench.zoo.registry import lookup
 from .float64_references import ACON_B, ACON_C, KINKS, NAMES, reference
 
 POINTWISE = [n for n in actbench.activations() if lookup(n).pointwise]
-CASES = [(n, i) for n in POINTWISE for i in actbench.implementations(n) if i != "compiled"]
+# implementations that compile on first call: `compiled` is tested below, `fast` in test_fast.py
+COMPILING = ("compiled", "fast")
+CASES = [(n, i) for n in POINTWISE for i in actbench.implementations(n) if i not in COMPILING]
 GRID = np.unique(np.concatenate([np.linspace(-60, 60, 1999), np.linspace(-4, 4, 801),
                                  [-1e-6, 1e-6, -1e-3, 1e-3]]))
 
@@ -95,7 +97,7 @@ def _probes(dtype, name, impl):
 
 
 EXTREME_CASES = [(n, i) for n in actbench.activations() for i in actbench.implementations(n)
-                 if i != "compiled"]
+                 if i not in COMPILING]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
@@ -119,7 +121,7 @@ def test_extremes_stay_finite(name, impl, dtype):
 
 
 TRAINABLE = [(n, i) for n in ("prelu", "swish", "acon_a", "acon_b", "acon_c", "meta_acon")
-             for i in actbench.implementations(n) if i != "compiled"]
+             for i in actbench.implementations(n) if i not in COMPILING]
 
 
 @pytest.mark.parametrize("name, impl", TRAINABLE)

@@ -191,7 +191,7 @@ def test_bad_names_and_options_fail_before_anything_changes():
     with pytest.raises(UnknownNameError, match="did you mean mish"):
         actbench.replace_activations(model, "mihs")
     with pytest.raises(UnknownNameError, match="implementation"):
-        actbench.replace_activations(model, "mish", impl="fast")
+        actbench.replace_activations(model, "mish", impl="turbo")
     with pytest.raises(ActbenchError, match="accepted options"):
         actbench.replace_activations(model, "leaky_relu", slope=0.3)
     assert isinstance(model[1], nn.GELU) and isinstance(model[3], nn.SiLU)

@@ -1,0 +1,284 @@
+"""The `fast` implementations: float64 references, extremes, what they save, parameter gradients,
+training, and the compiled kernels themselves.
+
+Most tests run the kernels' formulas uncompiled (`eager_kernels`): the same math, without seconds of
+compilation per kernel and dtype. The compiled kernels are exercised on a few members in float32.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import actbench
+from actbench.zoo import fast, functional
+from actbench.zoo.registry import lookup
+
+from .float64_references import reference
+from .test_acon_and_memory import saved_storages
+from .test_numerics import GRID, _probes, away_from_kinks, build, evaluate
+
+FAST = [n for n in actbench.activations() if "fast" in actbench.implementations(n)]
+POINTWISE_FAST = [n for n in FAST if lookup(n).pointwise]
+SMOOTH_FAST = [n for n in FAST if n not in ("hardswish", "hard_mish")]
+
+
+@pytest.fixture
+def eager_kernels(monkeypatch):
+    """Run every fast kernel's formula uncompiled for the test, then restore the compiled ones."""
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: fn)
+    for compiled in fast.kernels():
+        monkeypatch.setattr(compiled, "_compiled", None)
+    monkeypatch.setattr(fast, "_ACON_BACKWARD", {})
+
+
+def test_every_smooth_activation_with_a_memeff_has_a_fast_one():
+    memeff = {n for n in actbench.activations() if "memeff" in actbench.implementations(n)}
+    assert memeff <= set(FAST)
+    assert {"softplus", "hard_mish", "hardswish"} <= set(FAST)
+
+
+@pytest.mark.parametrize("name", POINTWISE_FAST)
+def test_float64_values_and_slopes_match_the_reference(name, eager_kernels):
+    y, dy = evaluate(build(name, "fast"), name, torch.tensor(GRID, dtype=torch.float64))
+    ref_y, ref_dy = reference(name, GRID)
+    np.testing.assert_allclose(y.numpy(), ref_y, rtol=1e-9, atol=1e-12)
+    keep = away_from_kinks(name, GRID)
+    np.testing.assert_allclose(dy.numpy()[keep], ref_dy[keep], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", POINTWISE_FAST)
+def test_float32_values_and_slopes_match_the_reference(name, eager_kernels):
+    y, dy = evaluate(build(name, "fast", torch.float32), name, torch.tensor(GRID, dtype=torch.float32))
+    grid32 = GRID.astype(np.float32).astype(np.float64)
+    ref_y, ref_dy = reference(name, grid32)
+    np.testing.assert_allclose(y.double().numpy(), ref_y, rtol=2e-6, atol=2e-7)
+    keep = away_from_kinks(name, grid32)
+    np.testing.assert_allclose(dy.double().numpy()[keep], ref_dy[keep], rtol=1e-5, atol=1e-6)
+
+
+FAR = torch.tensor([-1e30, -1e4, -1e3, -100.0, -88.0, -45.0, 45.0, 88.0, 100.0, 1e3, 1e4, 1e30])
+
+
+@pytest.mark.parametrize("name", POINTWISE_FAST)
+def test_far_tails_match_the_float64_formula(name, eager_kernels):
+    """Beyond the references' grid, where the one-exp forms overflow and the tails take over."""
+    expected_y, expected_dy = evaluate(build(name, "formula"), name, FAR.double())
+    y, dy = evaluate(build(name, "fast", torch.float32), name, FAR)
+    torch.testing.assert_close(y.double(), expected_y, rtol=1e-6, atol=1e-30)
+    torch.testing.assert_close(dy.double(), expected_dy, rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", FAST)
+def test_extremes_stay_finite(name, dtype, eager_kernels):
+    module = actbench.activation(name, impl="fast", channels=1, seed=0)
+    if name.startswith("acon") or name == "meta_acon":
+        with torch.no_grad():  # |p| <= 1 keeps the true output within the dtype's range
+            module.p1.fill_(1.0)
+            module.p2.fill_(0.1)
+    if name != "meta_acon":  # its switching network stays in float32, as under mixed precision
+        module = module.to(dtype)
+    module.eval()
+    x = _probes(dtype, name, "fast").requires_grad_(True)
+    shaped = x.view(-1, 1) if lookup(name).channelwise else x
+    y = module(shaped)
+    grads = torch.autograd.grad(y, [x, *module.parameters()], torch.ones_like(y), allow_unused=True)
+    assert y.dtype == dtype and torch.isfinite(y).all(), (x, y)
+    assert torch.isfinite(grads[0]).all(), (x, grads[0])
+    if dtype != torch.float16:  # a parameter's gradient sums x over positions: 7e4 > float16's max
+        assert all(torch.isfinite(grad).all() for grad in grads[1:] if grad is not None), grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", [n for n in POINTWISE_FAST if not lookup(n).trainable])
+def test_half_precision_rounds_the_float32_result(name, dtype, eager_kernels):
+    """Half inputs are computed in float32: the result is the float32 one, rounded once."""
+    x = torch.linspace(-8, 8, 1601).to(dtype)
+    y, dy = evaluate(build(name, "fast", dtype), name, x)
+    y32, dy32 = evaluate(build(name, "fast", torch.float32), name, x.float())
+    torch.testing.assert_close(y, y32.to(dtype), rtol=0, atol=0)
+    torch.testing.assert_close(dy, dy32.to(dtype), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", [n for n in POINTWISE_FAST if not lookup(n).trainable])
+def test_saves_only_the_input(name, eager_kernels):
+    x = torch.randn(64, 32, requires_grad=True)
+    saved = saved_storages(actbench.activation(name, impl="fast"), x)
+    assert saved == {x.untyped_storage().data_ptr(): x.untyped_storage().nbytes()}
+
+
+@pytest.mark.parametrize("name", ["swish", "acon_a", "acon_b", "acon_c", "meta_acon"])
+def test_trainable_saves_the_input_and_nothing_that_grows_with_it(name, eager_kernels):
+    module = actbench.activation(name, impl="fast", channels=8)
+    extra = []
+    for side in (6, 12):
+        x = torch.randn(16, 8, side, side, requires_grad=True)
+        saved = saved_storages(module, x)
+        assert x.untyped_storage().data_ptr() in saved
+        extra.append(sum(n for ptr, n in saved.items() if ptr != x.untyped_storage().data_ptr()))
+    assert extra[0] == extra[1]
+    if name != "meta_acon":  # beyond x, only the parameters (8 channels of float32 at most)
+        assert extra[0] <= 3 * 8 * 4
+
+
+@pytest.mark.parametrize("name", ["swish", "acon_a", "acon_b", "acon_c", "meta_acon"])
+def test_gradcheck_input_and_parameters(name, eager_kernels):
+    module = actbench.activation(name, impl="fast", channels=3, seed=0).double()
+    if name == "meta_acon":
+        module.eval()
+    names = [n for n, _ in module.named_parameters()]
+    values = [p.detach().clone().requires_grad_(True) for p in module.parameters()]
+    x = torch.randn(4, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+    def f(x, *params):
+        return torch.func.functional_call(module, dict(zip(names, params)), (x,))
+
+    assert torch.autograd.gradcheck(f, (x.requires_grad_(True), *values))
+
+
+def _gradients(module, x, upstream):
+    x = x.clone().requires_grad_(True)
+    params = [p for p in module.parameters() if p.requires_grad]
+    y = module(x)
+    return [y, *torch.autograd.grad(y, [x, *params], upstream(y))]
+
+
+LAYOUTS = {
+    "(N, C)": lambda: torch.randn(6, 4),
+    "(N, C, L)": lambda: torch.randn(3, 4, 7),
+    "(N, C, H, W)": lambda: torch.randn(2, 4, 3, 5),
+    "channels_last": lambda: torch.randn(2, 4, 3, 5).to(memory_format=torch.channels_last),
+    "sliced": lambda: torch.randn(2, 8, 3, 5)[:, ::2],
+}
+UPSTREAM = {"dense": lambda y: torch.randn_like(y),
+            "expanded": lambda y: torch.ones((), dtype=y.dtype).expand_as(y)}
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("name", ["swish", "acon_a", "acon_b", "acon_c", "meta_acon", "mish"])
+def test_every_layout_and_parameter_gradient_matches_the_formula(name, layout, upstream, eager_kernels):
+    torch.manual_seed(0)
+    x = LAYOUTS[layout]().double()
+    formula = actbench.activation(name, impl="formula", channels=4, seed=0).double()
+    with torch.no_grad():  # parameters away from their initial values (beta = 1)
+        for p in formula.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    module = actbench.activation(name, impl="fast", channels=4).double()
+    module.load_state_dict(formula.state_dict())
+    torch.manual_seed(1)
+    expected = _gradients(formula, x, UPSTREAM[upstream])
+    torch.manual_seed(1)
+    got = _gradients(module, x, UPSTREAM[upstream])
+    assert got[0].stride() == expected[0].stride()
+    for g, e in zip(got, expected, strict=True):
+        assert g.shape == e.shape
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
+
+
+def test_parameters_get_no_gradient_they_do_not_need(eager_kernels):
+    module = actbench.activation("acon_b", impl="fast", channels=4, seed=0)
+    x = torch.randn(2, 4, 5, requires_grad=True)
+    module(x).sum().backward()
+    assert module.p2.grad is not None and module.beta.grad is not None
+    assert module.p1.grad is None  # a buffer (fixed to 1)
+
+
+def _trained_loss(model, steps=1):
+    torch.manual_seed(3)
+    x, target = torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(steps + 1):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), target)
+        loss.backward()
+        opt.step()
+    return loss.item(), [p.detach().clone() for p in model.parameters()]
+
+
+def _small_cnn(act):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), act(),
+                         nn.Conv2d(8, 16, 3, padding=1), act(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+
+def test_compiled_mish_trains_like_the_native_one():
+    """A training step through the compiled kernels: the loss and weights of nn.Mish, to round-off."""
+    native_loss, native_weights = _trained_loss(_small_cnn(nn.Mish))
+    model = _small_cnn(nn.ReLU)
+    assert actbench.replace_activations(model, "mish", impl="fast") == 2
+    loss, weights = _trained_loss(model)
+    assert loss == pytest.approx(native_loss, rel=1e-5)
+    for w, expected in zip(weights, native_weights):
+        torch.testing.assert_close(w, expected, rtol=1e-4, atol=1e-5)
+    _assert_compiled()
+
+
+@pytest.mark.parametrize("name", ["acon_c", "meta_acon"])
+def test_channelwise_fast_trains_like_the_formula(name, eager_kernels):
+    losses, weights = [], []
+    for impl in ("formula", "fast"):
+        model = _small_cnn(nn.ReLU)
+        actbench.replace_activations(model, name, impl=impl, seed=0)
+        loss, params = _trained_loss(model)
+        losses.append(loss)
+        weights.append(params)
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    for w, expected in zip(*weights):
+        torch.testing.assert_close(w, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_mish_agrees_with_the_float64_formula_on_several_sizes_and_bfloat16():
+    for dtype, size in ((torch.float32, 1000), (torch.float32, 4096), (torch.bfloat16, 512)):
+        x = torch.linspace(-30, 30, size).to(dtype)
+        y, dy = evaluate(build("mish", "fast", dtype), "mish", x)
+        y64, dy64 = evaluate(build("mish", "formula"), "mish", x.double())
+        tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 1e-2}
+        torch.testing.assert_close(y.double(), y64, **tolerance)
+        torch.testing.assert_close(dy.double(), dy64, **tolerance)
+    _assert_compiled()
+
+
+def test_compiled_acon_reduces_parameter_gradients_like_the_float64_formula():
+    formula = actbench.activation("acon_c", impl="formula", channels=3, seed=0).double()
+    module = actbench.activation("acon_c", impl="fast", channels=3)
+    module.load_state_dict(formula.state_dict())
+    generator = torch.Generator().manual_seed(2)
+    x = 5 * torch.randn(4, 3, 50, generator=generator)
+    g = torch.rand(4, 3, 50, generator=generator)  # positive: the parameters' sums do not cancel
+    got = _gradients(module, x, lambda y: g)
+    expected = _gradients(formula, x.double(), lambda y: g.double())
+    for value, reference_value in zip(got, expected, strict=True):
+        torch.testing.assert_close(value.double(), reference_value, rtol=1e-5, atol=1e-6)
+    _assert_compiled()
+
+
+def _assert_compiled():
+    for compiled in fast.kernels():  # compiled, unless this machine has no C compiler
+        assert compiled.fallback_reason is None or "compiler" in compiled.fallback_reason
+
+
+def test_a_failed_compilation_falls_back_to_the_same_formulas_with_one_warning(monkeypatch):
+    def broken_compile(*args, **kwargs):
+        raise RuntimeError("no C compiler found")
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    forward = functional.LazilyCompiled(fast.mish_forward, "fast_mish_forward", dynamic=True)
+    backward = functional.LazilyCompiled(fast.mish_backward, "fast_mish_backward", dynamic=True)
+    x = torch.linspace(-30, 30, 61)
+    with pytest.warns(functional.ActbenchWarning, match="torch.compile is unavailable"):
+        y = forward(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forward(x)
+    torch.testing.assert_close(y, F.mish(x))
+    with pytest.warns(functional.ActbenchWarning):
+        dy = backward(x, torch.ones_like(x))
+    xg = x.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(F.mish(xg), xg, torch.ones_like(x))
+    torch.testing.assert_close(dy, expected)
