@@ -175,12 +175,42 @@ def paired_t_test(a: Sequence[float], b: Sequence[float], confidence: float = 0.
                  interval.ci_low, interval.ci_high)
 
 
-def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U test's p-value (scipy.stats.mannwhitneyu with its own method choice:
-    exact for small samples without ties, the normal approximation with continuity correction otherwise)."""
-    from scipy.stats import mannwhitneyu
+EXACT_RANK_TEST_LIMIT = 20_000  # splits of the pooled runs enumerated for an exact test: 8 vs 8
 
-    return float(mannwhitneyu(_values(a), _values(b), alternative="two-sided").pvalue)
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U test's p-value: 2 · min(P(U <= u), P(U >= u)), capped at 1.
+
+    Exact while the C(n+m, n) ways to split the pooled values number at most
+    EXACT_RANK_TEST_LIMIT (up to 8 vs 8): without ties scipy's exact null distribution of U
+    (mannwhitneyu, method "exact"); with ties the permutation distribution of U on mid-ranks, every
+    split enumerated by scipy.stats.permutation_test. (scipy's normal approximation, its choice
+    under ties, is anti-conservative for such small samples and can fall below the 2 / C(n+m, n)
+    no split can beat.) Larger samples: scipy's choice, the normal approximation with tie and
+    continuity correction where there are ties.
+    """
+    from scipy.special import comb
+    from scipy.stats import mannwhitneyu, permutation_test
+
+    x, y = _values(a), _values(b)
+    pooled = np.concatenate([x, y])
+    if x.size == 0 or y.size == 0 or comb(pooled.size, x.size, exact=True) > EXACT_RANK_TEST_LIMIT:
+        return float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+    if np.unique(pooled).size == pooled.size:
+        return float(mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue)
+    result = permutation_test((x, y), _u_statistic, permutation_type="independent",
+                              vectorized=True, n_resamples=np.inf, alternative="two-sided", axis=-1)
+    return float(result.pvalue)
+
+
+def _u_statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """U of the first sample, R_x - n_x(n_x+1)/2 with mid-ranks for ties, along `axis`."""
+    from scipy.stats import rankdata
+
+    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
+    ranks = rankdata(np.concatenate([x, y], axis=-1), axis=-1)
+    n = x.shape[-1]
+    return ranks[..., :n].sum(axis=-1) - n * (n + 1) / 2
 
 
 def smallest_rank_test_p(n: int, m: int) -> float:
@@ -237,12 +267,12 @@ def power_two_sample(d: float, n: int, alpha: float = 0.05) -> float:
 
     P(|T| > t_{1-α/2, 2n-2}) with T ~ noncentral t(2n-2, d·√(n/2)) (scipy.stats.nct).
     """
-    from scipy.stats import nct, t
+    from scipy.stats import t
 
     if n < 2 or not math.isfinite(d):
         return math.nan
     dof = 2 * n - 2
-    return _two_sided_power(nct, t.ppf(1 - alpha / 2, dof), dof, abs(d) * math.sqrt(n / 2))
+    return _two_sided_power(t.ppf(1 - alpha / 2, dof), dof, abs(d) * math.sqrt(n / 2))
 
 
 def power_paired(dz: float, n: int, alpha: float = 0.05) -> float:
@@ -250,16 +280,18 @@ def power_paired(dz: float, n: int, alpha: float = 0.05) -> float:
 
     P(|T| > t_{1-α/2, n-1}) with T ~ noncentral t(n-1, d_z·√n) (scipy.stats.nct).
     """
-    from scipy.stats import nct, t
+    from scipy.stats import t
 
     if n < 2 or not math.isfinite(dz):
         return math.nan
-    return _two_sided_power(nct, t.ppf(1 - alpha / 2, n - 1), n - 1, abs(dz) * math.sqrt(n))
+    return _two_sided_power(t.ppf(1 - alpha / 2, n - 1), n - 1, abs(dz) * math.sqrt(n))
 
 
-def _two_sided_power(nct, critical: float, dof: int, noncentrality: float) -> float:
+def _two_sided_power(critical: float, dof: int, noncentrality: float) -> float:
     """P(T > c) + P(T < -c); the lower tail as P(T' > c) with T' ~ nct(dof, -noncentrality), the
     same number by symmetry, because scipy's nct.cdf returns nan far in the tail."""
+    from scipy.stats import nct
+
     return float(nct.sf(critical, dof, noncentrality) + nct.sf(critical, dof, -noncentrality))
 
 

@@ -1,5 +1,6 @@
 """Statistics against scipy/numpy and hand-computed cases."""
 
+import itertools
 import math
 
 import numpy as np
@@ -108,6 +109,43 @@ def test_mann_whitney_is_scipys_exact_test_for_small_samples_without_ties():
         sps.mannwhitneyu(A, B, alternative="two-sided", method="exact").pvalue)
     # complete separation of 4 vs 4 is the smallest p a rank test can reach
     assert mann_whitney_p([5, 6, 7, 8], [1, 2, 3, 4]) == pytest.approx(smallest_rank_test_p(4, 4))
+
+
+def _enumerated_mann_whitney_p(a, b):
+    """Every split of the pooled values into |a| and |b|, U on mid-ranks: the exact two-sided p."""
+    pooled = np.asarray([*a, *b], dtype=float)
+    ranks = sps.rankdata(pooled)
+    n = len(a)
+    observed = ranks[:n].sum() - n * (n + 1) / 2
+    null = np.array([ranks[list(chosen)].sum() - n * (n + 1) / 2
+                     for chosen in itertools.combinations(range(pooled.size), n)])
+    return min(1.0, 2 * min(np.mean(null <= observed + 1e-9), np.mean(null >= observed - 1e-9)))
+
+
+@pytest.mark.parametrize("a, b", [
+    ([0.91, 0.91, 0.92, 0.92], [0.90, 0.90, 0.90, 0.89]),  # separated, with ties inside each side
+    ([0.90, 0.91, 0.91, 0.92], [0.90, 0.90, 0.91, 0.89]),  # ties across the sides
+    ([0.5, 0.5, 0.5, 0.6], [0.5, 0.5, 0.6, 0.6]),
+    ([0.93, 0.91, 0.91, 0.92, 0.95], [0.90, 0.91, 0.89, 0.90]),
+])
+def test_mann_whitney_with_ties_is_the_exact_permutation_p(a, b):
+    p = mann_whitney_p(a, b)
+    assert p == pytest.approx(_enumerated_mann_whitney_p(a, b), rel=1e-12)
+    assert p >= smallest_rank_test_p(len(a), len(b)) * (1 - 1e-12)
+
+
+def test_mann_whitney_with_ties_never_goes_below_the_smallest_rank_test_p():
+    # the normal approximation gives 0.0247 here, below the 2/70 no split of 4 vs 4 can beat
+    assert mann_whitney_p([0.91, 0.91, 0.92, 0.92], [0.90, 0.90, 0.90, 0.89]) == \
+        pytest.approx(2 / 70)
+
+
+def test_mann_whitney_of_large_samples_with_ties_is_scipys_normal_approximation():
+    rng = np.random.default_rng(3)
+    a, b = np.round(rng.normal(0.9, 0.01, 12), 2), np.round(rng.normal(0.905, 0.01, 12), 2)
+    assert np.unique(np.concatenate([a, b])).size < 24  # ties
+    assert mann_whitney_p(a, b) == pytest.approx(
+        sps.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic").pvalue)
 
 
 @pytest.mark.parametrize("n, m, expected", [(3, 3, 0.1), (4, 4, 2 / 70), (2, 2, 1 / 3), (1, 1, 1.0)])
