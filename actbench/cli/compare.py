@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from . import app, console as _console
+from . import app, console
 from ..errors import ActbenchError
 
 EXIT_GATE_FAILED = 1
@@ -79,26 +79,26 @@ def compare(
     for warning in comparison.warnings:
         typer.echo(f"warning: {warning}", err=True)
     _emit(comparison, results, fmt, out, quiet)
-    if plot is not None:
-        from ..report.compare_plots import write_figures
-
-        reports_ = comparison.reports
-        for path in write_figures(reports_.micro, reports_.train, reports_.epochs, comparison.train,
-                                  plot, micro_metric=_plot_metric(comparison),
-                                  noise=comparison.noise):
-            typer.echo(f"wrote {path}", err=True)
-    failed = [r for r in results if not r.passed]
-    for result in results:
+    for result in results:  # verdicts before figures: a plotting problem must not hide them
         verdict = "passed" if result.passed else "FAILED"
         typer.echo(f"gate {verdict}: {result.gate.text} ({result.checked} checked)", err=True)
         for failure in result.failures:
             typer.echo(f"  {failure}", err=True)
-    if failed:
+    if plot is not None:
+        for path in _figures(comparison, plot):
+            typer.echo(f"wrote {path}", err=True)
+    if any(not r.passed for r in results):
         raise typer.Exit(EXIT_GATE_FAILED)
 
 
-def _plot_metric(comparison) -> str:
-    return "gbps" if comparison.micro is not None and comparison.micro.metric == "gbps" else "median_s"
+def _figures(comparison, output: Path) -> list[Path]:
+    from ..report.compare_plots import write_figures
+
+    reports = comparison.reports
+    micro_metric = "gbps" if comparison.micro is not None and comparison.micro.metric == "gbps" \
+        else "median_s"
+    return write_figures(reports.micro, reports.train, reports.epochs, comparison.train, output,
+                         micro_metric=micro_metric, noise=comparison.noise)
 
 
 def _sections(comparison):
@@ -109,47 +109,58 @@ def _sections(comparison):
         sections += micro_sections(comparison.micro)
     if comparison.train is not None:
         sections += train_sections(comparison.train)
+    if comparison.noise is not None:
+        sections += train_sections(comparison.noise, title="test accuracy under input noise")
     return sections
 
 
 def _emit(comparison, results, fmt: str, out: Path | None, quiet: bool) -> None:
     from ..report import compare_tables as tables
 
-    gate_lines = [f"{'passed' if r.passed else 'FAILED'}: {r.gate.text}" for r in results]
     if fmt == "table":
         if quiet and out is None:
             return
+        if out is None:
+            terminal = console()
+            for section in _sections(comparison):
+                _print_section(terminal, section)
+            return
+        from io import StringIO
+
         from rich.console import Console
 
-        sections = _sections(comparison)
-        if out is not None:
-            with open(out, "w", encoding="utf-8") as handle:
-                file_console = Console(file=handle, width=160, color_system=None)
-                for section in sections:
-                    _print_section(file_console, section)
-            typer.echo(f"wrote {out}", err=True)
-            return
-        terminal = _console()
-        for section in sections:
-            _print_section(terminal, section)
-        return
-    if fmt == "markdown":
+        buffer = StringIO()
+        plain = Console(file=buffer, width=160, color_system=None)
+        for warning in comparison.warnings:
+            plain.print(f"warning: {warning}", markup=False, highlight=False)
+        for section in _sections(comparison):
+            _print_section(plain, section)
+        text = buffer.getvalue()
+    elif fmt == "markdown":
+        gate_lines = [f"{'passed' if r.passed else 'FAILED'}: {r.gate.text}" for r in results]
         text = tables.markdown(_sections(comparison), comparison.warnings, gate_lines)
     elif fmt == "csv":
-        text = tables.csv_text(comparison.micro, comparison.train)
+        text = tables.csv_text(comparison.micro, comparison.train, comparison.noise)
     else:
         gates = [{"gate": r.gate.text, "passed": r.passed, "checked": r.checked,
                   "failures": r.failures} for r in results]
-        text = tables.json_text(comparison.micro, comparison.train, comparison.warnings, gates)
+        text = tables.json_text(comparison.micro, comparison.train, comparison.warnings, gates,
+                                noise=comparison.noise)
     if out is not None:
-        try:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            Path(out).write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise ActbenchError(f"cannot write '{out}': {error.strerror}") from None
+        _write_text(Path(out), text)
         typer.echo(f"wrote {out}", err=True)
     elif not quiet:
         typer.echo(text, nl=False)
+
+
+def _write_text(path: Path, text: str) -> None:
+    if path.is_dir():
+        raise ActbenchError(f"-o '{path}' is a folder; expected a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise ActbenchError(f"cannot write '{path}': {error.strerror}") from None
 
 
 def _print_section(target, section) -> None:
@@ -176,7 +187,6 @@ def report(
     Example: `actbench report reports/*.csv -o reports/html`, then open reports/html/index.html.
     """
     from ..compare.run import compare_reports
-    from ..report.compare_plots import write_figures
     from ..report.html import write_html_report
 
     out = Path(out)
@@ -185,10 +195,11 @@ def report(
     comparison = compare_reports(reports, where=where or (), metric=metric, by=by,
                                  baseline=baseline, alpha=alpha)
     out.mkdir(parents=True, exist_ok=True)
-    reports_ = comparison.reports
-    figures = write_figures(reports_.micro, reports_.train, reports_.epochs, comparison.train,
-                            out / "figure.png", micro_metric=_plot_metric(comparison),
-                            noise=comparison.noise)
+    try:
+        figures = _figures(comparison, out / "figure.png")
+    except ActbenchError as error:  # nothing to draw (every run failed): the page has the tables
+        figures = []
+        comparison.warnings.append(f"no figures: {error}")
     page = write_html_report(out, title="actbench report", sections=_sections(comparison),
                              figures=figures, environments=list(comparison.environments.items()),
                              warnings=comparison.warnings, command=_command_line())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pandas as pd
 
 from ..report.schema import ENV_COLUMNS
@@ -37,7 +35,7 @@ def environments(reports: Reports) -> dict[str, dict[str, str]]:
     return found
 
 
-def difference_warnings(envs: dict[str, dict[str, str]], kinds: Iterable[str] = ()) -> list[str]:
+def difference_warnings(envs: dict[str, dict[str, str]]) -> list[str]:
     """One warning per fact that differs between reports: 'reports differ in CPU: a (x) vs b (y)'.
 
     Host names alone are not a warning when the hardware and software agree.

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ActbenchError
-from .micro import MicroComparison, numeric_metrics
+from .micro import (USABLE_STATUSES, MicroComparison, canonical_activation, numeric_metrics,
+                    prefer_native)
 
 PASSES = ("fwd", "bwd", "fwdbwd")
 AGGREGATES = ("max_ratio", "min_ratio", "geomean_ratio", "max_slowdown")
@@ -137,17 +138,28 @@ def holds(gate: Gate, values: dict[str, float]) -> bool:
 
 # -- resolving references ------------------------------------------------------------------------
 
-def _aggregates(micro: MicroComparison | None) -> dict[str, float]:
+def _aggregates(micro: MicroComparison | None) -> tuple[dict[str, float], list[str]]:
+    """The aggregates, and the configurations the baseline has but that have no value here
+    (error, oom, missing): they make max_ratio and max_slowdown infinite, so a gate fails."""
     if micro is None:
-        return {}
-    ratios = micro.table.loc[~micro.table["is_baseline"], "ratio"].dropna().to_numpy(dtype=float)
+        return {}, []
+    table = micro.table
+    lost_rows = table[table["has_baseline"] & ~table["status"].isin(USABLE_STATUSES)]
+    lost = [" ".join(str(row[k]) for k in (*micro.label_keys, "activation", "pass", "shape")
+                     if k in row) + f": {row['status']}" for _, row in lost_rows.iterrows()]
+    ratios = table.loc[~table["is_baseline"], "ratio"].dropna().to_numpy(dtype=float)
     ratios = ratios[ratios > 0]
-    if not len(ratios):
-        return {}
-    slowdowns = (1 / ratios if micro.higher_is_better else ratios) - 1
-    return {"max_ratio": float(ratios.max()), "min_ratio": float(ratios.min()),
-            "geomean_ratio": float(np.exp(np.log(ratios).mean())),
-            "max_slowdown": float(slowdowns.max())}
+    if not len(ratios) and not lost:
+        return {}, []
+    values = {}
+    if len(ratios):
+        slowdowns = (1 / ratios if micro.higher_is_better else ratios) - 1
+        values = {"max_ratio": float(ratios.max()), "min_ratio": float(ratios.min()),
+                  "geomean_ratio": float(np.exp(np.log(ratios).mean())),
+                  "max_slowdown": float(slowdowns.max())}
+    if lost:
+        values.update(max_ratio=math.inf, max_slowdown=math.inf)
+    return values, lost
 
 
 def _micro_reference(gate: Gate, name: str, frame: pd.DataFrame, metric: str):
@@ -165,38 +177,32 @@ def _micro_reference(gate: Gate, name: str, frame: pd.DataFrame, metric: str):
     return activation, impl, parts[i], column
 
 
-def _canonical(activation: str, present: set[str]) -> str:
-    if activation in present:
-        return activation
-    from ..zoo.registry import lookup
-
-    try:
-        return lookup(activation).name
-    except ActbenchError:
-        return activation
-
-
 def _check_micro(gate: Gate, refs: dict, frame: pd.DataFrame, fixed: dict) -> GateResult:
+    """Per (device, dtype, size, file): a reference measured there without a usable value (an
+    error, an out-of-memory) fails the gate; one not measured there skips the group."""
     present = set(frame["activation"].astype(str))
-    usable = frame[frame["status"].isin(("ok", "noisy"))]
-    group_keys = [k for k in ("device", "dtype", "numel", "file") if k in usable]
+    group_keys = [k for k in ("device", "dtype", "numel", "file") if k in frame]
     result = GateResult(gate, 0)
-    for key, group in usable.groupby(group_keys, sort=False):
+    for key, group in frame.groupby(group_keys, sort=False):
+        where = " ".join(str(k) for k in key)
         values = dict(fixed)
         for name, (activation, impl, pass_, column) in refs.items():
-            rows = group[(group["activation"] == _canonical(activation, present))
+            rows = group[(group["activation"] == canonical_activation(activation, present))
                          & (group["pass"] == pass_)]
             if impl is not None:
                 rows = rows[rows["impl"] == impl]
-            elif len(rows) > 1 and (rows["impl"] == "native").any():
-                rows = rows[rows["impl"] == "native"]
-            if rows.empty or not math.isfinite(float(rows.iloc[0][column])):
+            rows = prefer_native(rows)
+            if rows.empty:
                 break
-            values[name] = float(rows.iloc[0][column])
+            row = rows.iloc[0]
+            if row["status"] not in USABLE_STATUSES or not math.isfinite(float(row[column])):
+                result.checked += 1
+                result.failures.append(f"{where}: {name} has no value ({row['status']})")
+                break
+            values[name] = float(row[column])
         else:
             result.checked += 1
             if not holds(gate, values):
-                where = " ".join(str(k) for k in key)
                 shown = ", ".join(f"{n} = {values[n]:.4g}" for n in refs)
                 result.failures.append(f"{where}: {shown}")
     return result
@@ -212,7 +218,7 @@ def _check_train(gate: Gate, names: list[str], train, fixed: dict) -> GateResult
         for name in names:
             activation, column = name.split(".", 1)
             column = "mean" if column == train.metric else column
-            rows = group[group["activation"] == _canonical(activation, present)]
+            rows = group[group["activation"] == canonical_activation(activation, present)]
             if rows.empty or not math.isfinite(float(rows.iloc[0][column])):
                 break
             values[name] = float(rows.iloc[0][column])
@@ -229,7 +235,7 @@ def check_gate(gate: Gate, micro_frame: pd.DataFrame | None, micro: MicroCompari
                train=None) -> GateResult:
     """Evaluate one gate on the compared data; references that resolve nowhere are errors."""
     fixed = {}
-    aggregates = _aggregates(micro)
+    aggregates, lost = _aggregates(micro)
     micro_refs, train_refs = {}, []
     for name in gate.names:
         if name in AGGREGATES:
@@ -259,7 +265,9 @@ def check_gate(gate: Gate, micro_frame: pd.DataFrame | None, micro: MicroCompari
         result = _check_train(gate, train_refs, train, fixed)
     else:
         result = GateResult(gate, 1, [] if holds(gate, fixed) else
-                            [", ".join(f"{n} = {v:.4g}" for n, v in fixed.items())])
+                            [", ".join(f"{n} = {v:.4g}" for n, v in fixed.items())]
+                            + [f"no value: {line}" for line in lost
+                               if any(n in ("max_ratio", "max_slowdown") for n in fixed)])
     if result.checked == 0:
         raise GateError(f"--fail-if '{gate.text}': no configuration has all of "
                         f"{', '.join(gate.names)}")

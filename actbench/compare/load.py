@@ -7,13 +7,16 @@ compared with like. Problems are ActbenchErrors that name the file and what was 
 
 from __future__ import annotations
 
+import csv
 import glob
+import io
 import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ActbenchError
@@ -43,7 +46,8 @@ class ReportFile:
 
     @property
     def environment(self) -> dict:
-        return (self.sidecar or {}).get("environment") or {}
+        environment = (self.sidecar or {}).get("environment")
+        return environment if isinstance(environment, dict) else {}
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Reports:
     train: pd.DataFrame = field(default_factory=pd.DataFrame)
     epochs: pd.DataFrame = field(default_factory=pd.DataFrame)
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
+    warnings: list[str] = field(default_factory=list)  # problems that left data out
 
     def frame(self, kind: str) -> pd.DataFrame:
         return {"micro": self.micro, "train": self.train, "train_epoch": self.epochs,
@@ -63,27 +68,32 @@ class Reports:
 
 
 def expand_paths(patterns: Iterable[str]) -> list[Path]:
-    """Files named, globs expanded (for shells that do not), folders meaning their CSV files."""
+    """Files named, globs expanded (for shells that do not), folders meaning their CSV files.
+
+    JSON sidecars given next to their CSV (`reports/*` as the shell expands it) are skipped: they
+    are read with their reports.
+    """
     paths: list[Path] = []
     for pattern in patterns:
-        if any(char in pattern for char in "*?["):
-            matches = sorted(glob.glob(pattern, recursive=True))
-            if not matches:
-                raise ActbenchError(f"no report matches '{pattern}'; expected CSV files written by "
-                                    "actbench micro or train")
-            paths += [Path(m) for m in matches if Path(m).is_file()]
-            continue
         path = Path(pattern)
         if path.is_dir():
             inside = sorted(p for p in path.glob("*.csv") if p.is_file())
             if not inside:
                 raise ActbenchError(f"folder '{path}' holds no .csv reports")
             paths += inside
-        elif path.exists():
+        elif path.exists():  # an existing name is a file even when it contains [ or *
             paths.append(path)
+        elif any(char in pattern for char in "*?["):
+            matches = [Path(m) for m in sorted(glob.glob(pattern, recursive=True))]
+            if not any(m.is_file() for m in matches):
+                raise ActbenchError(f"no report matches '{pattern}'; expected CSV files written by "
+                                    "actbench micro or train")
+            paths += [m for m in matches if m.is_file()]
         else:
             raise ActbenchError(f"report '{path}' does not exist")
     unique = list(dict.fromkeys(p.resolve() for p in paths))
+    csv_stems = {p.with_suffix("") for p in unique if p.suffix.lower() == ".csv"}
+    unique = [p for p in unique if not (p.suffix.lower() == ".json" and p.with_suffix("") in csv_stems)]
     if not unique:
         raise ActbenchError("no reports given; expected CSV files written by actbench micro or train")
     return unique
@@ -107,17 +117,35 @@ def _read_sidecar(path: Path) -> dict | None:
     return content if isinstance(content, dict) else None
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, warnings: list[str]) -> pd.DataFrame:
+    """All complete rows as text. A last line cut off mid-write (a killed process) is dropped
+    with a warning; any other row with the wrong number of fields is an error naming its line."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip",
-                            encoding="utf-8")
-    except pd.errors.EmptyDataError:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ActbenchError(f"cannot read report '{path}': not UTF-8 text; expected a CSV written "
+                            "by actbench micro or train") from None
+    except OSError as error:
+        raise ActbenchError(f"cannot read report '{path}': {error.strerror}") from None
+    if not text.strip():
         raise ActbenchError(f"report '{path}' is empty; expected a CSV written by actbench micro "
-                            "or train") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError) as error:
-        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
-        raise ActbenchError(f"cannot read report '{path}': {reason}") from None
-    return frame
+                            "or train")
+    if not text.endswith("\n"):
+        cut = text.rfind("\n") + 1
+        if cut and text[cut:].strip():
+            warnings.append(f"'{path}' ends in a truncated row (a write was interrupted); it is "
+                            "left out")
+        text = text[:cut] if cut else text + "\n"
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as error:
+        raise ActbenchError(f"cannot read report '{path}': {error}") from None
+    header, body = rows[0], [row for row in rows[1:] if row]
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ActbenchError(f"report '{path}' line {number} has {len(row)} fields, the header "
+                                f"{len(header)}; the file is damaged")
+    return pd.DataFrame(body, columns=header, dtype=str)
 
 
 def detect_kind(path: Path, frame: pd.DataFrame) -> str:
@@ -161,15 +189,15 @@ def sweep_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _labels(paths: Sequence[Path]) -> list[str]:
-    """File stems, made unique with parent folders where two files share a stem."""
-    labels = [p.name[:-4] if p.name.endswith(".csv") else p.name for p in paths]
-    for depth in range(1, 4):
-        seen = pd.Series(labels)
-        clashes = seen.duplicated(keep=False)
+    """File stems, made unique with as many parent folders as needed where stems clash."""
+    stems = [p.name[:-4] if p.name.endswith(".csv") else p.name for p in paths]
+    labels = list(stems)
+    for depth in range(1, max(len(p.parts) for p in paths)):
+        clashes = pd.Series(labels).duplicated(keep=False)
         if not clashes.any():
             break
-        labels = [("/".join(p.parts[-1 - depth:-1]) + "/" + label) if clash else label
-                  for p, label, clash in zip(paths, labels, clashes)]
+        labels = ["/".join([*p.parts[-1 - depth:-1], stem]) if clash else label
+                  for p, stem, label, clash in zip(paths, stems, labels, clashes)]
     return labels
 
 
@@ -178,37 +206,56 @@ def load_reports(patterns: Iterable[str]) -> Reports:
     paths = expand_paths(patterns)
     frames: dict[str, list[pd.DataFrame]] = {kind: [] for kind in KINDS}
     files: list[ReportFile] = []
+    warnings: list[str] = []
     for path, label in zip(paths, _labels(paths)):
-        frame = _read_csv(path)
+        frame = _read_csv(path, warnings)
         kind = detect_kind(path, frame)
         frame.insert(0, "file", label)
         frames[kind].append(frame)
         files.append(ReportFile(path, kind, label, len(frame), _read_sidecar(path)))
     merged = {kind: numeric(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
               for kind, parts in frames.items()}
-    _attach_samples(files, merged)
+    merged["micro_samples"] = _attach_samples(files, merged["micro"], merged["micro_samples"],
+                                              warnings)
     return Reports(files, merged["micro"], merged["train"], merged["train_epoch"],
-                   merged["micro_samples"])
+                   merged["micro_samples"], warnings)
 
 
-def _attach_samples(files: list[ReportFile], frames: dict[str, pd.DataFrame]) -> None:
-    """Samples belong to the micro report of the same stem (x.samples.csv -> x.csv), or to the
-    only micro report; samples that match none are dropped (their medians are in no row)."""
-    samples = frames["micro_samples"]
+def _attach_samples(files: list[ReportFile], micro: pd.DataFrame, samples: pd.DataFrame,
+                    warnings: list[str]) -> pd.DataFrame:
+    """Give each sample file the micro report it belongs to: the one of the same stem
+    (x.samples.csv -> x.csv), else the only micro report. A configuration's samples are kept only
+    where their median is the row's median_s (the row was computed from them); the rest are
+    left out with a warning, so intervals never come from another run's samples."""
     if samples.empty:
-        return
-    micro_by_path = {f.path.with_suffix(""): f.label for f in files if f.kind == "micro"}
-    owners = {}
+        return samples
+    micro_files = [f for f in files if f.kind == "micro"]
+    by_stem = {f.path.with_suffix(""): f.label for f in micro_files}
+    kept = []
     for f in files:
         if f.kind != "micro_samples":
             continue
         stem = f.path.with_name(f.path.name.removesuffix(".csv").removesuffix(".samples"))
-        owner = micro_by_path.get(stem)
-        if owner is None and len(micro_by_path) == 1:
-            owner = next(iter(micro_by_path.values()))
-        owners[f.label] = owner
-    samples["file"] = samples["file"].map(owners)
-    frames["micro_samples"] = samples.dropna(subset=["file"]).reset_index(drop=True)
+        owner = by_stem.get(stem) or (micro_files[0].label if len(micro_files) == 1 else None)
+        own = samples[samples["file"] == f.label]
+        if owner is None:
+            warnings.append(f"samples '{f.path}' belong to no micro report given (expected "
+                            f"{stem.name}.csv); they are not used")
+            continue
+        medians = micro[micro["file"] == owner].set_index(list(MICRO_KEY))["median_s"]
+        matching, mismatched = [], 0
+        for key, group in own.groupby(list(MICRO_KEY), sort=False):
+            median = medians.get(key)
+            value = float(group["seconds_per_call"].median())
+            if median is not None and np.isclose(value, float(median), rtol=1e-6, atol=0):
+                matching.append(group.assign(file=owner))
+            else:
+                mismatched += 1
+        if mismatched:
+            warnings.append(f"samples '{f.path}': {mismatched} configuration(s) do not match the "
+                            f"medians in '{owner}'; their samples are not used")
+        kept += matching
+    return pd.concat(kept, ignore_index=True) if kept else samples.iloc[0:0]
 
 
 def parse_where(conditions: Iterable[str]) -> list[tuple[str, bool, list[str]]]:
@@ -251,5 +298,6 @@ def apply_where(reports: Reports, conditions: Iterable[str]) -> Reports:
             frames[kind] = frame[~hit if negated else hit].reset_index(drop=True)
     if all(frames[kind].empty for kind in ("micro", "train", "train_epoch")):
         raise ActbenchError(f"no rows left after --where {' '.join(conditions)}")
-    return Reports(reports.files, frames["micro"], frames["train"], frames["train_epoch"],
-                   frames["micro_samples"])
+    left = {label for frame in frames.values() if "file" in frame for label in set(frame["file"])}
+    return Reports([f for f in reports.files if f.label in left], frames["micro"], frames["train"],
+                   frames["train_epoch"], frames["micro_samples"], reports.warnings)

@@ -46,23 +46,46 @@ def numeric_metrics(frame: pd.DataFrame) -> list[str]:
             if c not in skip and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()]
 
 
+MIN_SAMPLES_FOR_INTERVAL = 6  # below this a median's 95 % interval is the full range: no ratio interval
+
+
 def _unit_keys(frame: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
     """(group keys, label keys) for comparing along `by`.
 
-    The file is a group key unless it is what is compared, or `by` is a column that is constant
-    within each file (host, torch_version): then files must be matched with each other.
+    Activations are compared within a size (element count), because channel-wise activations are
+    laid out (4, 64, N/256) beside flat baselines; everything else is matched shape for shape. The
+    file is a group key unless it is what is compared, or `by` is a column that is constant within
+    each file (host, torch_version): then files are matched with each other.
     """
-    label_keys = {"activation": ["activation", "impl"], "impl": ["impl"]}.get(by, [by])
-    # sizes are matched by element count: channel-wise activations are laid out (4, 64, N/256)
-    group = [k for k in ("activation", "impl", "device", "dtype", "numel", "pass")
-             if k not in label_keys and not (by == "activation" and k == "impl")]
-    if by != "file":
-        per_file = frame.groupby("file")[by].nunique(dropna=False).max() if by in frame else 2
-        if by in ("activation", "impl") or per_file > 1:
-            group.append("file")
+    if by == "activation":
+        return ["device", "dtype", "numel", "pass", "file"], ["activation", "impl", "shape"]
     if by == "file":
-        label_keys = ["file"]
-    return group, label_keys
+        return ["activation", "impl", "device", "dtype", "shape", "pass"], ["file"]
+    group = [k for k in ("activation", "impl", "device", "dtype", "shape", "pass") if k != by]
+    if by == "impl" or frame.groupby("file")[by].nunique(dropna=False).max() > 1:
+        group.append("file")
+    return group, [by]
+
+
+def canonical_activation(name: str, present) -> str:
+    """The report's label for an activation named by the user, aliases included (swish1 -> silu)."""
+    if name in present:
+        return name
+    from ..zoo.registry import lookup
+
+    try:
+        return lookup(name).name
+    except ActbenchError:
+        return name
+
+
+def prefer_native(rows: pd.DataFrame) -> pd.DataFrame:
+    """One activation measured in several implementations stands for itself by its native one
+    (else its first): the rule for baselines and for gate references alike."""
+    if len(rows) > 1 and "impl" in rows:
+        native = rows[rows["impl"] == "native"]
+        return native.iloc[:1] if len(native) else rows.iloc[:1]
+    return rows
 
 
 def _choose_baseline(frame: pd.DataFrame, by: str, baseline: str | None) -> str:
@@ -71,25 +94,26 @@ def _choose_baseline(frame: pd.DataFrame, by: str, baseline: str | None) -> str:
     if baseline is None:
         baseline = DEFAULT_BASELINES.get(by, present[0])
     if by == "activation":
-        from ..zoo.registry import lookup
-
-        try:  # an alias (swish1) names the same activation as the report's label (silu)
-            baseline = lookup(baseline).name if baseline not in present else baseline
-        except ActbenchError:
-            pass
+        baseline = canonical_activation(baseline, present)
     if baseline not in present:
         raise UnknownNameError(f"baseline (a value of '{column}' in the micro reports)", baseline,
                                present)
     return baseline
 
 
-def _baseline_rows(group: pd.DataFrame, by: str, baseline: str) -> pd.DataFrame:
-    column = "activation" if by == "activation" else by
-    rows = group[group[column].astype(str) == baseline]
-    if by == "activation" and len(rows) > 1:  # relu measured in several impls: native, else the first
-        native = rows[rows["impl"] == "native"]
-        rows = native if len(native) else rows.iloc[:1]
-    return rows
+def _baseline_for(row: pd.Series, candidates: pd.DataFrame, by: str) -> pd.Series | None:
+    """The baseline row a row is compared with: by activation, the baseline's row of the same
+    shape, else its flat row of the same size; otherwise the group's one baseline row."""
+    if candidates.empty:
+        return None
+    if by == "activation":
+        same = prefer_native(candidates[candidates["shape"] == row["shape"]])
+        if same.empty:
+            same = prefer_native(candidates[candidates["shape"] == str(int(row["numel"]))])
+        if same.empty:
+            same = prefer_native(candidates)
+        return same.iloc[0]
+    return candidates.iloc[0]
 
 
 def _sample_index(samples: pd.DataFrame) -> dict[tuple, np.ndarray]:
@@ -106,28 +130,49 @@ def _row_key(row: pd.Series) -> tuple:
 
 def _ratio_interval(row, base, metric: str, samples: dict, confidence: float):
     """The ratio and its interval: bootstrap of the raw samples when both have them, else the
-    medians' own confidence intervals combined on the log scale, else none."""
+    medians' own confidence intervals combined on the log scale, else none. With fewer than
+    MIN_SAMPLES_FOR_INTERVAL samples on a side there is no interval: the median's own interval
+    is then the full range and the combination would claim more than it has."""
     value, reference = float(row[metric]), float(base[metric])
     if not (math.isfinite(value) and math.isfinite(reference)) or reference == 0:
         return math.nan, math.nan, math.nan, ""
     ratio = value / reference
-    if metric == "median_s":
-        mine, theirs = samples.get(_row_key(row)), samples.get(_row_key(base))
-        if mine is not None and theirs is not None and len(mine) >= 3 and len(theirs) >= 3:
-            _, low, high = stats.ratio_of_medians_ci(mine, theirs, confidence=confidence)
-            return ratio, low, high, "bootstrap"
-        cis = [float(x) for x in (row["ci_low_s"], row["ci_high_s"], base["ci_low_s"],
-                                  base["ci_high_s"])]
-        if all(math.isfinite(x) and x > 0 for x in cis):
-            _, low, high = stats.ratio_ci_from_intervals(value, cis[0], cis[1], reference, cis[2], cis[3])
-            return ratio, low, high, "median CIs"
+    if metric != "median_s" or row.name == base.name:
+        return ratio, math.nan, math.nan, ""
+    counts = [float(row.get("samples", math.nan)), float(base.get("samples", math.nan))]
+    if not all(math.isfinite(c) and c >= MIN_SAMPLES_FOR_INTERVAL for c in counts):
+        return ratio, math.nan, math.nan, ""
+    mine, theirs = samples.get(_row_key(row)), samples.get(_row_key(base))
+    if mine is not None and theirs is not None:
+        _, low, high = stats.ratio_of_medians_ci(mine, theirs, confidence=confidence)
+        return ratio, low, high, "bootstrap"
+    cis = [float(x) for x in (row["ci_low_s"], row["ci_high_s"], base["ci_low_s"], base["ci_high_s"])]
+    if all(math.isfinite(x) and x > 0 for x in cis):
+        _, low, high = stats.ratio_ci_from_intervals(value, cis[0], cis[1], reference, cis[2], cis[3])
+        return ratio, low, high, "median CIs"
     return ratio, math.nan, math.nan, ""
+
+
+def _check_unique(frame: pd.DataFrame, group_keys: list[str], label_keys: list[str], by: str) -> None:
+    """Each compared thing once per group: otherwise rows of different runs would be mixed."""
+    duplicated = frame.duplicated([*group_keys, *label_keys], keep=False)
+    if duplicated.any():
+        row = frame[duplicated].iloc[0]
+        files = sorted(set(frame[duplicated]["file"]))
+        raise ActbenchError(
+            f"--by {by}: {' '.join(str(row[k]) for k in label_keys)} occurs more than once for "
+            f"{row['activation']} {row['pass']} {row['shape']} (in {', '.join(files)}); narrow "
+            "with --where file=... or compare with --by file")
 
 
 def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
                   metric: str = "median_s", by: str = "activation", baseline: str | None = None,
                   confidence: float = 0.95) -> MicroComparison:
-    """One row per measured configuration with its ratio to the baseline row of its group."""
+    """One row per measured configuration with its ratio to the baseline row of its group.
+
+    With --by file (or another column), a configuration the baseline has but another report
+    lacks gets a row with status "missing", so regressions by omission stay visible.
+    """
     if frame.empty:
         raise ActbenchError("no micro rows to compare")
     metrics = numeric_metrics(frame)
@@ -139,17 +184,24 @@ def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
                                                           ("activation", "impl", "file")]])
         raise ActbenchError(f"--by '{by}' is not a column of the micro reports; expected one of "
                             f"{known}")
+    if by not in ("activation", "impl", "file") and not (frame[by].astype(str) != "").any():
+        raise ActbenchError(f"--by '{by}': the column is blank in every micro row")
+    frame = frame.assign(**{by: frame[by].astype(str)}) if by not in ("activation", "file") else frame
     baseline = _choose_baseline(frame, by, baseline)
     group_keys, label_keys = _unit_keys(frame, by)
+    _check_unique(frame, group_keys, label_keys, by)
+    column = "activation" if by == "activation" else by
+    # where reports are what is compared, a configuration one of them lacks is shown as missing
+    expected = list(dict.fromkeys(frame[column])) if "file" not in group_keys else []
     samples_by_key = _sample_index(samples if samples is not None else pd.DataFrame())
-    records, missing = [], 0
+    records, missing_baseline = [], 0
     for _, group in frame.groupby(group_keys, sort=False, dropna=False):
         usable = group[group["status"].isin(USABLE_STATUSES)]
-        base_rows = _baseline_rows(usable, by, baseline)
-        base = base_rows.iloc[0] if len(base_rows) else None
-        if base is None:
-            missing += 1
+        candidates = usable[usable[column].astype(str) == baseline]
+        if candidates.empty:
+            missing_baseline += 1
         for _, row in group.iterrows():
+            base = _baseline_for(row, candidates, by)
             is_base = base is not None and row.name == base.name
             ratio = low = high = math.nan
             method = ""
@@ -162,29 +214,44 @@ def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
                           if f and f not in flags}
             records.append({
                 **{k: row[k] for k in group_keys}, **{k: row[k] for k in label_keys},
-                "shape": row["shape"], "status": row["status"], "value": row[metric],
+                "shape": row["shape"], "numel": row["numel"], "status": row["status"],
+                "value": row[metric],
                 "value_low": row["ci_low_s"] if metric == "median_s" else math.nan,
                 "value_high": row["ci_high_s"] if metric == "median_s" else math.nan,
                 "ratio": ratio, "ratio_low": low, "ratio_high": high, "uncertainty": method,
-                "is_baseline": is_base, "flags": ";".join(sorted(flags)),
+                "is_baseline": is_base, "has_baseline": base is not None,
+                "flags": ";".join(sorted(flags)),
                 "gbps": row.get("gbps", math.nan), "roofline_frac": row.get("roofline_frac", math.nan),
                 "saved_x_input": row.get("saved_x_input", math.nan),
             })
+        if expected and not candidates.empty:
+            for absent in [v for v in expected if v not in set(group[column].astype(str))]:
+                first = group.iloc[0]
+                records.append({**{k: first[k] for k in group_keys}, column: absent,
+                                "shape": first["shape"], "numel": first["numel"],
+                                "status": "missing", "value": math.nan, "value_low": math.nan,
+                                "value_high": math.nan, "ratio": math.nan, "ratio_low": math.nan,
+                                "ratio_high": math.nan, "uncertainty": "", "is_baseline": False,
+                                "has_baseline": True, "flags": "", "gbps": math.nan,
+                                "roofline_frac": math.nan, "saved_x_input": math.nan})
     table = pd.DataFrame.from_records(records)
     # within a group: by size, the baseline first, then the rest in measurement order
     order = table.assign(_base=~table["is_baseline"]).sort_values(
         [*[k for k in group_keys if k != "numel"], "numel", "_base"], kind="stable").index
     table = table.loc[order].reset_index(drop=True)
     notes = []
-    if missing:
-        notes.append(f"{missing} group(s) have no usable {baseline} row: their ratios are blank")
+    if missing_baseline:
+        notes.append(f"{missing_baseline} group(s) have no usable {baseline} row: their ratios are "
+                     "blank")
+    lost = table[table["has_baseline"] & ~table["status"].isin(USABLE_STATUSES)]
+    if len(lost):
+        notes.append(f"{len(lost)} configuration(s) measured in the baseline have no usable value "
+                     f"here ({', '.join(sorted(set(lost['status'])))}); gates count them as failures")
     if by == "file":
         notes.append("ratios are each configuration's value over the same configuration in "
                      f"'{baseline}'")
     return MicroComparison(metric, by, baseline, higher_is_better(metric), group_keys, label_keys,
                            table, notes)
-
-
 def speedup_text(ratio: float, low: float, high: float, is_time: bool) -> str:
     """'1.32x faster ± 0.03' for a time ratio value/baseline below one, 'x slower' above."""
     if not math.isfinite(ratio) or ratio <= 0:

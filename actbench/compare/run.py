@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import ActbenchError
 from .environments import difference_warnings, environments
 from .gates import GateResult, check_gate, parse_gate
 from .load import Reports, apply_where, load_reports
 from .micro import MicroComparison, compare_micro, numeric_metrics
+
+if TYPE_CHECKING:
+    from .train import TrainComparison
 
 DEFAULT_TRAIN_METRIC = "final_test_acc"
 
@@ -21,19 +25,39 @@ DEFAULT_TRAIN_METRIC = "final_test_acc"
 class Comparison:
     reports: Reports
     micro: MicroComparison | None
-    train: object | None  # compare.train.TrainComparison
-    noise: object | None  # the same, per input noise level, where the suites evaluated noise
+    train: TrainComparison | None
+    noise: TrainComparison | None  # per input noise level, where the suites evaluated noise
     environments: dict[str, dict[str, str]]
     warnings: list[str] = field(default_factory=list)
 
 
-def _train_baseline(reports: Reports, requested: str | None) -> str | None:
-    """The one asked for, else the suites' own baseline (from the sidecars), else relu."""
-    if requested:
-        return requested
-    named = {(f.sidecar or {}).get("suite", {}).get("baseline") for f in reports.files_of("train")}
-    named.discard(None)
-    return named.pop() if len(named) == 1 else "relu"
+def _suite_baseline(reports: Reports) -> str | None:
+    """The baseline the train reports' suites name, when they agree (from the sidecars)."""
+    named = set()
+    for report in reports.files_of("train"):
+        suite = (report.sidecar or {}).get("suite")
+        if isinstance(suite, dict) and isinstance(suite.get("baseline"), str):
+            named.add(suite["baseline"])
+    return named.pop() if len(named) == 1 else None
+
+
+def _resolve_baseline(requested: str | None, default: str | None, present: list[str], kind: str,
+                      warnings: list[str], fits_other_kind: bool) -> str | None:
+    """The baseline for one kind of report: the one asked for where that kind has it; else the
+    default, else the first activation present, with a warning whenever it is not the one asked
+    for. A baseline that no kind has is the caller's error to raise."""
+    from .micro import canonical_activation
+
+    if requested is not None:
+        name = canonical_activation(requested, present)
+        if name in present or not fits_other_kind:
+            return requested
+        warnings.append(f"baseline {requested} is not in the {kind} reports; there the baseline is "
+                        f"{default if default in present else present[0]}")
+    chosen = default if default in present else present[0]
+    if requested is None and default is not None and default not in present:
+        warnings.append(f"{default} is not in the {kind} reports; their baseline is {chosen}")
+    return chosen
 
 
 def _pick_metric(metric: str | None, reports: Reports) -> tuple[str, str]:
@@ -59,35 +83,62 @@ def _train_metrics(reports: Reports) -> list[str]:
 def compare_reports(patterns: Sequence[str], *, where: Sequence[str] = (), metric: str | None = None,
                     by: str = "activation", baseline: str | None = None, alpha: float = 0.05,
                     default_baseline: str = "relu") -> Comparison:
+    """Options that fit only one kind of report (a baseline, a --by column) apply to that kind;
+    the other kind keeps its default, with a warning. An option that fits no kind is an error."""
     if not 0 < alpha < 1:
         raise ActbenchError(f"--alpha {alpha} is out of range; expected a level between 0 and 1, "
                             "e.g. 0.05")
     reports = load_reports(patterns)
     if where:
         reports = apply_where(reports, where)
-    warnings = []
+    warnings = list(reports.warnings)
     micro_metric, train_metric = _pick_metric(metric, reports)
+    has_micro, has_train = not reports.micro.empty, not reports.train.empty
+    if not (has_micro or has_train):
+        if reports.epochs.empty:
+            raise ActbenchError("the reports hold no micro or train rows to compare")
+        warnings.append("only epoch files were given: they feed the training curves of --plot; "
+                        "pass the runs report (the .csv beside them) for tables")
+    by_fits = {kind: by in ("activation", "file", "impl") or by in frame.columns
+               for kind, frame in (("micro", reports.micro), ("train", reports.train)) if not frame.empty}
+    if by_fits and not any(by_fits.values()):
+        known = sorted({c for frame in (reports.micro, reports.train) for c in frame.columns})
+        raise ActbenchError(f"--by '{by}' is not a column of the reports; expected activation, impl, "
+                            f"file or one of {', '.join(known)}")
+    activations = {kind: list(dict.fromkeys(frame["activation"].astype(str)))
+                   for kind, frame in (("micro", reports.micro), ("train", reports.train))
+                   if not frame.empty}
+    if baseline is not None and by == "activation" and len(activations) == 2:
+        from .micro import canonical_activation
+
+        if not any(canonical_activation(baseline, present) in present
+                   for present in activations.values()):
+            raise ActbenchError(f"baseline '{baseline}' is in none of the reports; activations: "
+                                f"{', '.join(sorted(set().union(*activations.values())))}")
     micro = None
-    if not reports.micro.empty:
+    if has_micro and by_fits["micro"]:
         micro_baseline = baseline
-        if baseline is None and by == "activation" and \
-                default_baseline not in set(reports.micro["activation"]):
-            micro_baseline = str(reports.micro["activation"].iloc[0])
-            warnings.append(f"{default_baseline} is not in the micro reports; ratios are to "
-                            f"{micro_baseline}")
+        if by == "activation":
+            micro_baseline = _resolve_baseline(baseline, default_baseline, activations["micro"],
+                                               "micro", warnings, fits_other_kind=has_train)
         micro = compare_micro(reports.micro, reports.samples, metric=micro_metric, by=by,
                               baseline=micro_baseline)
+    elif has_micro:
+        warnings.append(f"--by '{by}' is not a column of the micro reports; they are left out")
     train = noise = None
-    if not reports.train.empty:
+    if has_train and by_fits["train"]:
         from .train import compare_noise, compare_train
 
         group_by = None if by == "activation" else [by]
-        train_baseline = _train_baseline(reports, baseline if by == "activation" else None)
+        train_baseline = _resolve_baseline(baseline if by == "activation" else None,
+                                           _suite_baseline(reports) or default_baseline,
+                                           activations["train"], "train", warnings,
+                                           fits_other_kind=has_micro)
         train = compare_train(reports.train, metric=train_metric, baseline=train_baseline,
                               by=group_by, alpha=alpha)
         noise = compare_noise(reports.train, baseline=train_baseline, by=group_by, alpha=alpha)
-    elif reports.epochs.empty and reports.micro.empty:
-        raise ActbenchError("the reports hold no micro or train rows to compare")
+    elif has_train:
+        warnings.append(f"--by '{by}' is not a column of the train reports; they are left out")
     envs = environments(reports)
     warnings += difference_warnings(envs)
     return Comparison(reports, micro, train, noise, envs, warnings)

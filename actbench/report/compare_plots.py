@@ -41,7 +41,8 @@ ROOFLINE_COLOR = "0.4"
 NEUTRAL_COLOR = "0.35"
 STYLE = {"font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "legend.fontsize": 9,
          "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.titlesize": 12,
-         "axes.spines.top": False, "axes.spines.right": False}
+         "axes.spines.top": False, "axes.spines.right": False,
+         "text.parse_math": False}  # labels come from report files: "$" is text, not TeX
 KNOWN_RUN_COLUMNS = frozenset(train_columns([], [])) | {"file"}
 
 

@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .micro_tables import format_bytes, format_seconds
@@ -23,6 +24,11 @@ class Section:
     table: pd.DataFrame  # formatted cells (strings)
     notes: list[str] = field(default_factory=list)
     highlight: set[tuple[int, str]] = field(default_factory=set)  # (row position, column): best cells
+
+
+def _text(value) -> str:
+    """A cell: missing values are blank, never 'nan'."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def _finite(value) -> bool:
@@ -74,19 +80,20 @@ def micro_sections(comparison) -> list[Section]:
         rows = []
         best_rows: set[int] = set()
         shapes = list(dict.fromkeys(group["shape"].astype(str)))
-        for _, by_shape in group.groupby("numel", sort=False):
-            usable = by_shape[by_shape["value"].map(_finite)]
+        compared = [k for k in comparison.group_keys if k not in outer]  # what shares a baseline
+        for _, together in group.groupby(compared, sort=False) if compared else [((), group)]:
+            usable = together[together["value"].map(_finite)]
             if len(usable) > 1:
                 pick = usable["value"].idxmax() if comparison.higher_is_better else usable["value"].idxmin()
                 best_rows.add(pick)
         for index, row in group.iterrows():
-            cells = {k: str(row[k]) for k in inner}
-            cells.update({k: str(row[k]) for k in comparison.label_keys})
+            cells = {k: _text(row[k]) for k in (*inner, *comparison.label_keys) if k != "shape"}
             if len(shapes) > 1:
                 cells["shape"] = str(row["shape"])
             cells[comparison.metric] = format_value(row["value"], comparison.metric)
-            if comparison.metric == "median_s" and _finite(row["value_low"]) and row["value"]:
-                cells["± CI"] = f"{100 * (row['value_high'] - row['value_low']) / 2 / row['value']:.1f} %"
+            if comparison.metric == "median_s":
+                cells["± CI"] = (f"{100 * (row['value_high'] - row['value_low']) / 2 / row['value']:.1f} %"
+                                 if _finite(row["value_low"]) and row["value"] else "")
             cells[f"vs {baseline_name}"] = _ratio_text(row, comparison)
             if comparison.metric != "gbps":
                 cells["GB/s"] = f"{row['gbps']:.1f}" if _finite(row["gbps"]) else ""
@@ -99,8 +106,10 @@ def micro_sections(comparison) -> list[Section]:
         frame = pd.DataFrame([cells for _, cells in rows])
         highlight = {(position, comparison.metric) for position, (index, _) in enumerate(rows)
                      if index in best_rows}
-        shown = [str(v) for k, v in zip(outer, key) if k != "file" or table["file"].nunique() > 1]
+        shown = [_text(v) or "—" for k, v in zip(outer, key)
+                 if k != "file" or table["file"].nunique() > 1]
         title = " · ".join(shown) or "micro"
+        frame = frame.fillna("")
         sections.append(Section(title, frame, [], highlight))
     if sections:
         sections[-1].notes = list(comparison.notes) + _micro_legend(comparison)
@@ -138,7 +147,7 @@ def _p_text(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
 
 
-def train_sections(comparison) -> list[Section]:
+def train_sections(comparison, title: str | None = None) -> list[Section]:
     """One table: per group and activation, seeds, mean ± std, CI, difference, p-values, effect."""
     table = comparison.table
     metric = comparison.metric
@@ -153,7 +162,7 @@ def train_sections(comparison) -> list[Section]:
 
     rows, best = [], set()
     for position, (_, row) in enumerate(table.iterrows()):
-        cells = {k: str(row[k]) for k in comparison.group_keys}
+        cells = {k: _text(row[k]) or "—" for k in comparison.group_keys}
         cells["activation"] = str(row["activation"])
         cells["n"] = f"{int(row['n'])}"
         mean = number(row["mean"])
@@ -178,7 +187,7 @@ def train_sections(comparison) -> list[Section]:
         if optional in frame and not (frame[optional] != "").any():
             frame = frame.drop(columns=optional)
     direction = "higher" if comparison.higher_is_better else "lower"
-    title = f"{metric} per activation ({direction} is better)"
+    title = f"{title or metric + ' per activation'} ({direction} is better)"
     notes = [*comparison.notes,
              f"* p < {comparison.alpha:g}, ** p < {comparison.alpha / 5:g}, "
              f"*** p < {comparison.alpha / 50:g} after Holm's correction; ns: not significant"]
@@ -212,7 +221,9 @@ def rich_table(section: Section):
 
 
 def _markdown_cell(value: str) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """Cells come from report files: HTML in them must stay text when the Markdown is rendered."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(sections: list[Section], warnings: list[str] = (), gates: list[str] = ()) -> str:
@@ -240,33 +251,52 @@ def markdown(sections: list[Section], warnings: list[str] = (), gates: list[str]
     return out.getvalue()
 
 
-def tidy_frame(micro=None, train=None) -> pd.DataFrame:
+def tidy_frame(micro=None, train=None, noise=None) -> pd.DataFrame:
     """Every comparison row with its numbers unformatted, a `section` column telling which kind."""
     parts = []
-    if micro is not None:
-        parts.append(micro.table.assign(section="micro", metric=micro.metric, baseline=micro.baseline))
-    if train is not None:
-        parts.append(train.table.assign(section="train", metric=train.metric, baseline=train.baseline))
+    for name, comparison in (("micro", micro), ("train", train), ("noise", noise)):
+        if comparison is not None:
+            parts.append(comparison.table.assign(section=name, metric=comparison.metric,
+                                                 baseline=comparison.baseline))
     if not parts:
         return pd.DataFrame()
     frame = pd.concat(parts, ignore_index=True, sort=False)
     return frame[["section", *[c for c in frame.columns if c != "section"]]]
 
 
-def csv_text(micro=None, train=None) -> str:
-    return tidy_frame(micro, train).to_csv(index=False)
+def csv_text(micro=None, train=None, noise=None) -> str:
+    return tidy_frame(micro, train, noise).to_csv(index=False)
 
 
-def json_text(micro=None, train=None, warnings: list[str] = (), gates: list[dict] = ()) -> str:
-    def records(frame: pd.DataFrame) -> list[dict]:
-        return json.loads(frame.to_json(orient="records"))  # NaN -> null
+def _json_value(value):
+    """Full precision; NaN is null (no value); infinities are the strings "inf" / "-inf"."""
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return None
+        return float(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
 
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def json_text(micro=None, train=None, warnings: list[str] = (), gates: list[dict] = (),
+              noise=None) -> str:
     document = {"warnings": list(warnings), "gates": list(gates)}
     if micro is not None:
         document["micro"] = {"metric": micro.metric, "by": micro.by, "baseline": micro.baseline,
-                             "notes": micro.notes, "rows": records(micro.table)}
-    if train is not None:
-        document["train"] = {"metric": train.metric, "baseline": train.baseline,
-                             "alpha": train.alpha, "higher_is_better": train.higher_is_better,
-                             "notes": train.notes, "rows": records(train.table)}
+                             "notes": micro.notes, "rows": _records(micro.table)}
+    for name, comparison in (("train", train), ("noise", noise)):
+        if comparison is not None:
+            document[name] = {"metric": comparison.metric, "baseline": comparison.baseline,
+                              "alpha": comparison.alpha,
+                              "higher_is_better": comparison.higher_is_better,
+                              "notes": comparison.notes, "rows": _records(comparison.table)}
     return json.dumps(document, indent=2) + "\n"

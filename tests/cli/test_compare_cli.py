@@ -148,3 +148,22 @@ def test_end_to_end_micro_and_train_reports_compared(run_cli, tmp_path):
     assert mish["ratio"] > 0 and mish["uncertainty"] == "bootstrap"
     activations = {r["activation"]: r for r in document["train"]["rows"]}
     assert activations["relu"]["n"] == 3 and activations["mish"]["test"] == "paired t"
+
+
+def test_review_cases_give_clear_results(run_cli, tmp_path):
+    """Dollar signs in labels, -o into new folders, report pages without figures, table files."""
+    odd = write_micro(tmp_path / "a$\\frac$.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3)])
+    other = write_micro(tmp_path / "b.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3)])
+    result = run_cli("compare", str(odd), str(other), "--by", "file", "--plot",
+                     str(tmp_path / "p.png"), "-q")
+    assert result.exit_code == 0, result.output
+    table = tmp_path / "new" / "out.txt"
+    assert run_cli("compare", str(odd), "-o", str(table)).exit_code == 0
+    assert "vs relu" in table.read_text()
+    result = run_cli("compare", str(odd), "-o", str(tmp_path))
+    assert result.exit_code == 2 and "is a folder" in result.output
+    failed = write_train(tmp_path / "failed.csv", [train_row("relu", s, 0.5, status="failed")
+                                                   for s in range(2)])
+    result = run_cli("report", str(failed), "-o", str(tmp_path / "html"))
+    assert result.exit_code == 0, result.output
+    assert "no figures" in (tmp_path / "html" / "index.html").read_text()

@@ -66,3 +66,34 @@ def test_references_that_resolve_nowhere(micro):
         _check("gelu.fwd < relu.fwd", micro)
     with pytest.raises(GateError, match="'speed' is not a numeric micro column"):
         _check("mish.fwd.speed < 1", micro)
+
+
+def test_a_configuration_that_fails_in_the_new_report_fails_the_gate(tmp_path):
+    write_micro(tmp_path / "before.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3),
+                                          micro_row("silu", 2e-3)])
+    write_micro(tmp_path / "after.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3,
+                                                                            status="error")])
+    frame = load_reports([str(tmp_path / "before.csv"), str(tmp_path / "after.csv")]).micro
+    comparison = compare_micro(frame, by="file")
+    statuses = comparison.table.set_index(["activation", "file"])["status"]
+    assert statuses[("mish", "after")] == "error" and statuses[("silu", "after")] == "missing"
+    result = check_gate(parse_gate("max_slowdown <= 5%"), frame, comparison)
+    assert not result.passed
+    assert any("mish" in line and "error" in line for line in result.failures)
+    assert any("silu" in line and "missing" in line for line in result.failures)
+    reference = check_gate(parse_gate("mish.fwd <= 4 * relu.fwd"), frame, compare_micro(frame))
+    assert not reference.passed and "no value (error)" in reference.failures[0]
+
+
+def test_same_element_count_in_two_layouts_is_matched_shape_for_shape(tmp_path):
+    rows = [micro_row("relu", 1e-4, numel=4096), micro_row("relu", 2e-4, numel=4096, shape="4x32x32"),
+            micro_row("mish", 3e-4, numel=4096), micro_row("mish", 6e-4, numel=4096, shape="4x32x32"),
+            micro_row("acon_c", 8e-4, numel=4096, shape="4x64x16")]
+    for name in ("a", "b"):
+        write_micro(tmp_path / f"{name}.csv", rows)
+    frame = load_reports([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]).micro
+    by_activation = compare_micro(frame).table
+    ratios = by_activation[by_activation.file == "a"].set_index(["activation", "shape"])["ratio"]
+    assert ratios[("mish", "4096")] == pytest.approx(3) and ratios[("mish", "4x32x32")] == pytest.approx(3)
+    assert ratios[("acon_c", "4x64x16")] == pytest.approx(8)  # channel-wise: the flat baseline
+    assert check_gate(parse_gate("max_slowdown <= 1%"), frame, compare_micro(frame, by="file")).passed

@@ -11,7 +11,7 @@ from .factories import micro_row, train_row, write_epochs, write_micro, write_sa
 def test_kinds_are_told_apart_and_numbers_converted(tmp_path):
     write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3)])
     write_samples(tmp_path / "m.samples.csv", {("relu", "native", "cpu", "float32", "1024", "fwd"):
-                                               [1e-3, 1.1e-3]})
+                                               [0.9e-3, 1e-3, 1.1e-3]})
     write_train(tmp_path / "t.csv", [train_row("relu", 0, 0.5)])
     write_epochs(tmp_path / "t.epochs.csv", {("relu", 0): [0.3, 0.5]})
     reports = load_reports([str(tmp_path / "*.csv")])
@@ -89,3 +89,55 @@ def test_sweep_columns_are_the_dotted_ones(tmp_path):
     reports = load_reports([str(tmp_path / "t.csv")])
     assert sweep_columns(reports.train) == ["model.depth"]
     assert reports.train["model.depth"].tolist() == ["4"]  # sweep values stay as written
+
+
+def test_samples_must_match_their_rows_medians(tmp_path):
+    write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3)])
+    write_samples(tmp_path / "other.samples.csv", {  # another run's samples, attached by default
+        ("relu", "native", "cpu", "float32", "1024", "fwd"): [0.9e-3, 1e-3, 1.1e-3],
+        ("mish", "native", "cpu", "float32", "1024", "fwd"): [5e-3, 5e-3, 5e-3]})
+    reports = load_reports([str(tmp_path / "m.csv"), str(tmp_path / "other.samples.csv")])
+    assert set(reports.samples["activation"]) == {"relu"}
+    assert any("1 configuration(s) do not match" in w for w in reports.warnings)
+
+
+def test_orphan_samples_are_reported(tmp_path):
+    for name in ("a", "b"):
+        write_micro(tmp_path / f"{name}.csv", [micro_row("relu", 1e-3)])
+    write_samples(tmp_path / "c.samples.csv", {("relu", "native", "cpu", "float32", "1024", "fwd"):
+                                               [1e-3]})
+    reports = load_reports([str(tmp_path / "*.csv")])
+    assert reports.samples.empty and any("belong to no micro report" in w for w in reports.warnings)
+
+
+def test_a_truncated_last_row_is_dropped_with_a_warning(tmp_path):
+    path = write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-5)])
+    text = path.read_text()
+    path.write_text(text[: text.rindex("3e-05") + 1])  # killed while writing: "3e-05" became "3"
+    reports = load_reports([str(path)])
+    assert reports.micro["activation"].tolist() == ["relu"]
+    assert any("truncated row" in w for w in reports.warnings)
+
+
+def test_a_damaged_row_in_the_middle_is_an_error(tmp_path):
+    path = write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3)])
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + lines[1][:40] + "\n" + lines[2])
+    with pytest.raises(ActbenchError, match="line 2 has .* fields"):
+        load_reports([str(path)])
+
+
+def test_labels_take_as_many_folders_as_needed(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name / "run").mkdir(parents=True)
+        write_micro(tmp_path / name / "run" / "x.csv", [micro_row("relu", 1e-3)])
+    reports = load_reports([str(tmp_path / "*" / "run" / "x.csv")])
+    assert [f.label for f in reports.files] == ["a/run/x", "b/run/x"]
+
+
+def test_names_with_glob_characters_and_sidecars_next_to_reports(tmp_path):
+    path = write_micro(tmp_path / "res[1].csv", [micro_row("relu", 1e-3)])
+    (tmp_path / "res[1].json").write_text('{"environment": ["not a dict"]}')
+    reports = load_reports([str(path), str(tmp_path / "res[1].json")])
+    assert [f.label for f in reports.files] == ["res[1]"]
+    assert reports.files[0].environment == {}  # a malformed sidecar is ignored, not a crash

@@ -124,3 +124,25 @@ def test_channelwise_layouts_are_matched_by_element_count(tmp_path):
     table = compare_micro(load_reports([str(tmp_path / "m.csv")]).micro).table.set_index("activation")
     assert table.loc["acon_c", "ratio"] == pytest.approx(4)
     assert table.loc["acon_c", "shape"] == "4x64x4"
+
+
+def test_by_a_column_refuses_rows_it_cannot_tell_apart(tmp_path):
+    write_micro(tmp_path / "a.csv", [micro_row("mish", 3e-3, dtype="float32"),
+                                     micro_row("mish", 2e-3, dtype="bfloat16")])
+    write_micro(tmp_path / "b.csv", [micro_row("mish", 3.3e-3, dtype="float32")])
+    write_micro(tmp_path / "c.csv", [micro_row("mish", 3.1e-3, dtype="float32")])
+    frame = load_reports([str(tmp_path / "a.csv")]).micro
+    ratios = compare_micro(frame, by="dtype", baseline="float32").table.set_index("dtype")["ratio"]
+    assert ratios["bfloat16"] == pytest.approx(2 / 3)
+    both = load_reports([str(tmp_path / "b.csv"), str(tmp_path / "c.csv")]).micro
+    with pytest.raises(ActbenchError, match="--by dtype: float32 occurs more than once"):
+        compare_micro(both, by="dtype")
+    with pytest.raises(ActbenchError, match="blank in every micro row"):
+        compare_micro(frame, by="throttle_reasons")
+
+
+def test_baseline_rows_carry_no_interval_and_few_samples_give_none(tmp_path):
+    write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3, samples=4)])
+    table = compare_micro(load_reports([str(tmp_path / "m.csv")]).micro).table.set_index("activation")
+    assert math.isnan(table.loc["relu", "ratio_low"]) and table.loc["relu", "uncertainty"] == ""
+    assert table.loc["mish", "ratio"] == pytest.approx(3) and math.isnan(table.loc["mish", "ratio_low"])
