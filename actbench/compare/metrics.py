@@ -11,3 +11,8 @@ def higher_is_better(metric: str) -> bool:
     """Accuracies, throughputs (samples_per_s, gbps) and roofline fractions grow with quality;
     times, losses, bytes and errors are better lower."""
     return bool(_HIGHER_IS_BETTER.search(metric.lower()))
+
+
+def is_accuracy(metric: str) -> bool:
+    """A fraction of correct predictions (final_test_acc, noise_0.5_acc): shown in %."""
+    return bool(re.search(r"(^|_)acc($|_)", metric.lower()))

@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..compare.load import RUN_COLUMNS, sweep_columns
+from ..compare.metrics import is_accuracy
+from ..compare.micro import USABLE_STATUSES
 from ..errors import ActbenchError
 from .plots import activation_color, check_output_path
-from .schema import train_columns
 from .writer import file_name_part
 
 MICRO_METRICS = ("median_s", "gbps")
@@ -31,7 +33,6 @@ PASS_ORDER = ("fwd", "bwd", "fwdbwd")
 PASS_TITLES = {"fwd": "forward", "bwd": "backward", "fwdbwd": "forward + backward"}
 IMPL_ORDER = ("native", "fast", "formula", "memeff", "compiled", "custom")
 # Micro rows whose timings are kept: "noisy" stopped at --max-time but kept its numbers.
-MEASURED_STATUSES = ("ok", "noisy")
 HOLLOW_FLAGS = ("noisy", "throttled")
 
 # Implementations by line style; plain dashes are kept for the roofline.
@@ -43,7 +44,6 @@ STYLE = {"font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "legend.
          "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.titlesize": 12,
          "axes.spines.top": False, "axes.spines.right": False,
          "text.parse_math": False}  # labels come from report files: "$" is text, not TeX
-KNOWN_RUN_COLUMNS = frozenset(train_columns([], [])) | {"file"}
 
 
 # -- shared pieces ------------------------------------------------------------------------------
@@ -139,8 +139,8 @@ def metric_axis(metric: str) -> tuple[str, float]:
     if metric == "lr":
         return "learning rate", 1.0
     words = metric.replace("_", " ")
-    if metric.endswith("_acc"):
-        return f"{words[:-4]} accuracy (%)", 100.0
+    if is_accuracy(metric):
+        return f"{words.removesuffix(' acc')} accuracy (%)", 100.0
     if metric.endswith("_per_s"):
         return f"{words[:-6]} per second", 1.0
     if metric.endswith("_s"):
@@ -250,7 +250,7 @@ def measured_micro_rows(frame: pd.DataFrame | None, metric: str = "median_s") ->
         raise ActbenchError(f"micro rows lack the columns {', '.join(missing)}")
     rows = frame.copy()
     if "status" in rows.columns:
-        rows = rows[rows["status"].astype(str).isin(MEASURED_STATUSES)]
+        rows = rows[rows["status"].astype(str).isin(USABLE_STATUSES)]
     if "file" not in rows.columns:
         rows["file"] = ""
     number = {c: pd.to_numeric(rows[c], errors="coerce") if c in rows.columns
@@ -560,13 +560,6 @@ def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) ->
         return _save(fig, output, dpi)
 
 
-def epoch_sweep_columns(epochs: pd.DataFrame) -> list[str]:
-    """The sweep keys of an epoch frame (the reader's rule: dotted columns the schema lacks)."""
-    from ..compare.load import sweep_columns
-
-    return sweep_columns(epochs)
-
-
 def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
                 dpi: float = 150) -> Path:
     """Training curves: per activation the mean over seeds per epoch with a min-max band, one
@@ -587,7 +580,7 @@ def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
     if rows.empty:
         raise ActbenchError(f"no epoch rows with a finite {' or '.join(metrics)} to plot")
     panel_keys = _varying(rows, (["suite"] if "suite" in rows.columns else [])
-                          + epoch_sweep_columns(rows))
+                          + sweep_columns(rows))
     run_key = [c for c in ("file", "config_hash") if c in rows.columns] or ["seed"]
     groups = _groups(rows, panel_keys)
     label, scale = metric_axis(metric if metric != "both" else "test_acc")
@@ -638,7 +631,7 @@ def train_sweep_keys(comparison) -> list[str]:
     table = getattr(comparison, "table", None)
     if table is None:
         return []
-    keys = [k for k in comparison.group_keys if k not in KNOWN_RUN_COLUMNS]
+    keys = [k for k in comparison.group_keys if k not in RUN_COLUMNS]
     return _varying(table, keys)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..compare.metrics import is_accuracy
 from .micro_tables import format_bytes, format_seconds
 
 
@@ -45,7 +46,7 @@ def format_value(value: float, metric: str) -> str:
         return format_seconds(float(value))
     if metric.endswith("bytes"):
         return format_bytes(float(value))
-    if metric == "roofline_frac" or "acc" in metric:
+    if metric == "roofline_frac" or is_accuracy(metric):
         return f"{100 * float(value):.2f} %"
     return f"{float(value):.4g}"
 
@@ -151,7 +152,7 @@ def train_sections(comparison, title: str | None = None) -> list[Section]:
     """One table: per group and activation, seeds, mean ± std, CI, difference, p-values, effect."""
     table = comparison.table
     metric = comparison.metric
-    scale = 100.0 if "acc" in metric else 1.0
+    scale = 100.0 if is_accuracy(metric) else 1.0
     unit = " (%)" if scale == 100 else ""
 
     def number(value, signed=False):

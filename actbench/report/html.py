@@ -12,13 +12,13 @@ import base64
 import html
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .. import __version__
 from ..errors import ActbenchError
+from .compare_tables import Section
 from .writer import utc_now
 
 FIGURE_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
@@ -60,15 +60,9 @@ summary { cursor: pointer; font-weight: 600; }
 """
 
 
-@dataclass
-class HtmlSection:
-    """One table of the page: cells already formatted as text; `highlight` holds (row index
-    label, column) pairs of cells to emphasise, such as the best value of a column."""
-
-    title: str
-    table: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
-    highlight: set[tuple[object, str]] | None = None
+# The page takes the same sections as the terminal and Markdown renderers: formatted cells, notes
+# and the best cells to emphasise ((row position, column) pairs; the tables have a range index).
+HtmlSection = Section
 
 
 def write_html_report(out_dir: Path, *, title: str, sections: Sequence[HtmlSection],
