@@ -47,3 +47,19 @@ def test_noise_figure_is_written(tmp_path):
                           noise=compare_noise(reports.train))
     assert paths == [tmp_path / "fig.png"]
     assert paths[0].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_clean_accuracy_is_the_first_noise_level(tmp_path):
+    reports = load_reports([str(_report(tmp_path))])
+    table = compare_noise(reports.train).table
+    assert table[NOISE_KEY].tolist()[:2] == [0.0, 0.0] and sorted(set(table[NOISE_KEY])) == [0, 0.5, 2]
+    clean = table.set_index([NOISE_KEY, "activation"]).loc[(0.0, "mish")]
+    assert clean["mean"] == pytest.approx(0.9) and clean["diff"] == pytest.approx(0.0)
+
+
+def test_an_evaluated_zero_noise_level_is_not_doubled(tmp_path):
+    rows = [train_row(act, seed, 0.9, **{"noise_0_acc": 0.8, "noise_0_loss": 1.0})
+            for act in ("relu", "mish") for seed in range(2)]
+    path = write_train(tmp_path / "t.csv", rows, noise_columns=["noise_0_acc", "noise_0_loss"])
+    table = compare_noise(load_reports([str(path)]).train).table
+    assert table[NOISE_KEY].tolist() == [0.0, 0.0] and (table["mean"] == 0.8).all()
