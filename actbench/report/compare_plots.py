@@ -151,9 +151,12 @@ def metric_axis(metric: str) -> tuple[str, float]:
 
 
 def _eq(column: pd.Series, value) -> pd.Series:
-    """Cells equal to `value`; NaN matches NaN, and "20" matches 20.0 (text and numbers mixed)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return column.isna()
+    """Cells equal to `value`; NaN matches NaN and the comparison's "—" (a key a report lacks or
+    left blank), and "20" matches 20.0 (text and numbers mixed)."""
+    from ..compare.train import MISSING_VALUE
+
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == MISSING_VALUE:
+        return column.isna() | (column.astype(str).str.strip() == "")
     return column.eq(value) | (column.astype(str) == str(value))
 
 
@@ -423,7 +426,10 @@ def plot_train(comparison, frame: pd.DataFrame, output: Path, *, dpi: float = 15
     output = check_output_path(output)
     table = _comparison_table(comparison)
     metric = comparison.metric
+    from ..compare.train import bare_activation, run_labels
+
     runs = _ok_runs(frame, metric)
+    runs = runs.assign(_label=run_labels(runs, getattr(comparison, "labels_with_impl", False)))
     label, scale = metric_axis(metric)
     keys = [k for k in comparison.group_keys if k in table.columns]
     groups = _groups(table, keys)
@@ -439,8 +445,8 @@ def plot_train(comparison, frame: pd.DataFrame, output: Path, *, dpi: float = 15
             names = []
             for x, row in enumerate(rows.to_dict("records")):
                 name = str(row["activation"])
-                color = activation_color(name)
-                mine = runs[_select(runs, values) & (runs["activation"].astype(str) == name)]
+                color = activation_color(bare_activation(name))
+                mine = runs[_select(runs, values) & (runs["_label"] == name)]
                 if "seed" in mine.columns:
                     mine = mine.sort_values("seed", kind="stable")
                 points = mine[metric].to_numpy(dtype=float) * scale
@@ -498,6 +504,8 @@ def sweep_axis_kind(values: pd.Series) -> str:
 def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) -> Path:
     """The metric's mean against one sweep key, a line with a CI band per activation (as in the
     Mish paper's depth and noise figures); other group keys that vary become panels."""
+    from ..compare.train import bare_activation
+
     output = check_output_path(output)
     table = _comparison_table(comparison)
     if sweep_key not in comparison.group_keys or sweep_key not in table.columns:
@@ -524,7 +532,7 @@ def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) ->
         for ax, (values, rows) in zip(axes, groups):
             for name, line in rows.groupby(rows["activation"].astype(str), sort=False):
                 line = line.sort_values("_x")
-                color = activation_color(name)
+                color = activation_color(bare_activation(name))
                 ax.plot(line["_x"], line["mean"] * scale, color=color, marker="o", markersize=4.5,
                         linewidth=2.6 if name == baseline else 1.7, zorder=3)
                 band = _finite(line["ci_low"]) & _finite(line["ci_high"])
@@ -550,7 +558,7 @@ def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) ->
         confidence = getattr(comparison, "confidence", None)
         interval = f"{confidence:.0%} CI" if confidence else "confidence interval"
         entries = [_line(name + (" (baseline)" if name == baseline else ""),
-                         color=activation_color(name), marker="o", markersize=4.5,
+                         color=activation_color(bare_activation(name)), marker="o", markersize=4.5,
                          linewidth=2.6 if name == baseline else 1.7) for name in activations]
         entries += [_heading(""), _line("mean over seeds", color=NEUTRAL_COLOR, marker="o",
                                         markersize=4.5),

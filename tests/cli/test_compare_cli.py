@@ -167,3 +167,16 @@ def test_review_cases_give_clear_results(run_cli, tmp_path):
     result = run_cli("report", str(failed), "-o", str(tmp_path / "html"))
     assert result.exit_code == 0, result.output
     assert "no figures" in (tmp_path / "html" / "index.html").read_text()
+
+
+def test_train_by_impl_keeps_points_and_colours(run_cli, tmp_path):
+    rows = [train_row(act, seed, 0.8 + 0.01 * seed, impl=impl, config_hash=f"{act}{impl}{seed}")
+            for act, impl in (("relu", "native"), ("mish", "native"), ("mish", "fast"))
+            for seed in range(3)]
+    report = write_train(tmp_path / "t.csv", rows)
+    result = run_cli("compare", str(report), "--by", "impl", "--format", "json",
+                     "--plot", str(tmp_path / "f.png"))
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output[result.output.index("{"):result.output.rindex("}") + 1])
+    labels = {r["activation"] for r in document["train"]["rows"]}
+    assert labels == {"relu[native]", "mish[native]", "mish[fast]"}
