@@ -344,9 +344,11 @@ def ratio_of_medians_ci(numerator: Sequence[float], denominator: Sequence[float]
     generator = np.random.default_rng(seed)
     seeding = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
     with np.errstate(divide="ignore", invalid="ignore"):
+        # resampled in batches of about 4 M values, so long sample series stay within memory
+        batch = max(1, min(resamples, 2**22 // max(x.size, y.size)))
         result = bootstrap((x, y), ratio, n_resamples=resamples, vectorized=True, paired=False,
                            axis=-1, confidence_level=confidence, method="percentile",
-                           **{seeding: generator})
+                           batch=batch, **{seeding: generator})
     interval = result.confidence_interval
     return estimate, float(interval.low), float(interval.high)
 
