@@ -382,9 +382,8 @@ def _note(row: dict, power_alpha: float) -> str:
         parts.append(f"too few seeds: {n} vs {m} runs")
     else:
         needed = math.nan
-    if not math.isnan(needed):  # (a rank test's floor is said once, under the table)
-        parts.append(f"about {_runs_text(needed)} per activation for {_percent(TARGET_POWER)} power "
-                     f"at p < {power_alpha:.3g} if the observed effect were real")
+    if not math.isnan(needed):  # (the level and a rank test's floor are said once, under the table)
+        parts.append(f"about {_runs_text(needed)} per activation for {_percent(TARGET_POWER)} power")
     return "; ".join(parts)
 
 
