@@ -1,52 +1,88 @@
 """Fast implementations: each smooth activation as one fused forward and one fused backward kernel.
 
 A ``torch.autograd.Function`` per activation saves only its input (and tiny parameters) and calls two
-pure pointwise functions, ``forward(x, ...)`` and ``backward(x, grad, ...)``. Each is compiled by
-``torch.compile`` on first use (inductor: vectorised C++ with OpenMP on CPU, Triton on CUDA) and shared
-by every module in the process; contiguous tensors reach the kernels as 1-D (or (N, C, L)) views, so
-one compiled kernel per dtype serves every shape. Where compilation fails, the same formulas run
-eagerly, with one ``ActbenchWarning`` (``LazilyCompiled``).
+pure pointwise functions, ``forward(x, ...)`` and ``backward(x, grad, ...)``. Each is traced with
+symbolic sizes and compiled by inductor (vectorised C++ with OpenMP on CPU, Triton on CUDA) on first
+use, once per dtype, device and layout, and shared by every module in the process; inductor's own
+cache keeps the compiled code across processes. Where compilation fails the same formulas run
+uncompiled, after one ``ActbenchWarning``.
 
 The formulas are simplified by hand to the fewest transcendental functions (one ``exp`` where the
 math allows; docs/activations.md derives them). Where an intermediate overflows, the tail is chosen
 with ``torch.where`` from a point on which the result is already exact in float64, so no ``inf * 0``
 reaches a value or a gradient. Half-precision inputs are computed in float32 inside the kernel.
 
-Three facts about inductor's CPU code shaped the formulas (measured, docs/performance.md): clamping
-the argument of ``exp`` made a kernel about 2.5x slower than selecting the tail with ``torch.where``
-after it; ``expm1`` is lowered to ``exp(x) - 1``; and ``erf`` to a polynomial with an absolute error
-near 1e-7. The last two lose the relative accuracy of small results, so these kernels avoid ``expm1``
-and build ``erf`` from ``erfc`` and a short series.
+Inductor's CPU code shaped some choices (measured, docs/performance.md): a clamp or select feeding
+``exp`` made kernels up to 2x slower than selecting the tail afterwards; SLEEF's ``tanh`` costs about
+5x an ``exp``, so float32 kernels use Cephes' tanh (one ``exp``, relative error ~1e-7; float64 keeps
+torch's); the kernels are latency-bound, so polynomials are evaluated by Estrin's scheme; float32
+``erf`` is a polynomial with an absolute error near 1e-7 and ``expm1`` is ``exp(x) - 1``, which lose
+the relative accuracy of small results, so small arguments take a series instead.
+
+Where PyTorch's own op already is one fused kernel each way that saves only x (silu, gelu, softplus,
+hardswish), it measured as fast as a compiled kernel or faster, and ``fast`` is that op.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from functools import partial
 
 import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
-from .functional import (GELU_TANH_CLAMP, GELU_TANH_COEF, INV_SQRT_2PI, QUICK_GELU_BETA, SQRT_2_OVER_PI,
-                         SQRT_HALF, TANHEXP_CLAMP, TWO_OVER_SQRT_PI, LazilyCompiled, _opmath,
-                         channel_view)
+from .functional import (GELU_TANH_CLAMP, GELU_TANH_COEF, QUICK_GELU_BETA, SQRT_2_OVER_PI, TANHEXP_CLAMP,
+                         TWO_OVER_SQRT_PI, ActbenchWarning, _opmath, channel_view)
 
 Tensor = torch.Tensor
 
 # Beyond these inputs the activation is x (and its slope 1) to float64 precision, so the tail is
 # selected there; the formulas' intermediates may overflow only beyond them.
 MISH_LINEAR_FROM = 20.0  # tanh(softplus(20)) = 1 - 2 / (e^40 + 2e^20 + 2) = 1 - 8.5e-18
-SERF_LINEAR_FROM = 6.0  # erf(softplus(6)) = 1 - 2e-17
-SOFTPLUS_LINEAR_FROM = 40.0  # log1p(e^40) = 40 + 4.2e-18
-# erf(z) = z * sum_n ERF_SERIES[n] z^(2n) for z below ERF_SERIES_BELOW (relative error < 1e-13
-# there); above it 1 - erfc(z) has no cancellation (erfc(z) < 0.48).
-ERF_SERIES_BELOW = 0.5
+# z sigmoid(z)'s slope takes z capped here, where sigmoid(z) is exactly 0 or 1 even in float64
 GATE_SLOPE_CAP = 1e4
-ERF_SERIES = tuple(TWO_OVER_SQRT_PI * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(10))
+# erf(z) = z * sum_n ERF_SERIES[n] z^(2n) for 0 <= z < ERF_SERIES_BELOW (float32: relative error
+# < 4e-8); above it Abramowitz & Stegun 7.1.26, erf(z) = 1 - t A(t) exp(-z^2), t = 1 / (1 + p z),
+# absolute error < 1.5e-7, so relative < 3e-7 where erf > 0.5 (inductor's own float32 erf is the same
+# polynomial; written out here so its exp(-z^2) is shared with serf's slope)
+ERF_SERIES_BELOW = 0.5
+ERF_SERIES = tuple(TWO_OVER_SQRT_PI * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(7))
+ERF_AS_P = 0.3275911
+ERF_AS = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)  # t^0 .. t^4 of A(t)
+# log1p(a) = 2 atanh(v), v = a / (2 + a): for 0 <= a <= 1, v <= 1/3 and the series
+# atanh(v) = sum v^(2k+1) / (2k+1) reaches float32's precision in 8 terms, float64's in 17
+ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(17))
+ATANH_TERMS_FLOAT32 = 8
+# logish's slope uses e / (3 + 2e), e = exp(-x), which is 1/2 to float64 precision beyond x = -60
+LOGISH_HALF_BELOW = -60.0
+# Cephes' tanhf: tanh(w) = w + w^3 Q(w^2) below TANH_SERIES_BELOW, else 1 - 2 / (exp(2w) + 1);
+# relative error ~1.2e-7 in float32. Q's coefficients, lowest power first
+TANH_SERIES_BELOW = 0.625
+TANH_CEPHES = (-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2,
+               -5.70498872745e-3)
 
 
 def _in_opmath(*tensors: Tensor) -> list[Tensor]:
     return [_opmath(t) for t in tensors]
+
+
+def _polynomial(t: Tensor, coefficients: tuple[float, ...]) -> Tensor:
+    """sum c_i t^i (coefficients lowest power first) by Estrin's scheme.
+
+    Pairs c_2i + c_2i+1 t, then pairs of those with t^2, t^4, ...: a dependency chain of depth
+    log2(n) instead of Horner's n, which the CPU kernels need (they are latency-bound, docs/performance.md).
+    """
+    terms: list[Tensor | float] = [coefficients[i] + coefficients[i + 1] * t if i + 1 < len(coefficients)
+                                   else coefficients[i] for i in range(0, len(coefficients), 2)]
+    power = t
+    while len(terms) > 1:
+        power = power * power
+        terms = [terms[i] + terms[i + 1] * power if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0] if isinstance(terms[0], Tensor) else torch.full_like(t, terms[0])
 
 
 def _gate_slope(z: Tensor, s: Tensor) -> Tensor:
@@ -57,28 +93,39 @@ def _gate_slope(z: Tensor, s: Tensor) -> Tensor:
     return s * (1.0 + torch.clamp(z, -GATE_SLOPE_CAP, GATE_SLOPE_CAP) * (1.0 - s))
 
 
-def _erf_nonnegative(z: Tensor) -> Tensor:
-    """erf(z) for z >= 0, accurate relative to its value also for tiny z (unlike inductor's erf)."""
-    w = z * z
-    series = torch.full_like(z, ERF_SERIES[-1])
-    for coefficient in reversed(ERF_SERIES[:-1]):
-        series = series * w + coefficient
-    return torch.where(z < ERF_SERIES_BELOW, z * series, 1.0 - torch.erfc(z))
+def _two_atanh(v: Tensor) -> Tensor:
+    """2 atanh(v) for 0 <= v <= 1/3 by its series: log1p(a) for v = a / (2 + a), with no log."""
+    terms = len(ATANH_SERIES) if v.dtype == torch.float64 else ATANH_TERMS_FLOAT32
+    return 2.0 * v * _polynomial(v * v, ATANH_SERIES[:terms])
+
+
+def _erf_nonnegative(z: Tensor, gaussian: Tensor) -> Tensor:
+    """erf(z) for z >= 0 given gaussian = exp(-z^2), accurate relative to its value for every z."""
+    if z.dtype == torch.float64:
+        return torch.erf(z)  # SLEEF's
+    t = 1.0 / (1.0 + ERF_AS_P * z)
+    return torch.where(z < ERF_SERIES_BELOW, z * _polynomial(z * z, ERF_SERIES),
+                       1.0 - (t * _polynomial(t, ERF_AS)) * gaussian)
+
+
+def _tanh_nonnegative(w: Tensor) -> tuple[Tensor, Tensor]:
+    """(tanh(w), 1 - tanh(w)^2) for w >= 0 with one exp, both accurate relative to their value.
+
+    With p = exp(2w), r = 1 / (1 + p): tanh = 1 - 2r (Cephes' series below 0.625) and
+    1 - tanh^2 = 4 p r^2, free of the cancellation in 1 - t * t as t nears 1. p overflows beyond
+    w = 44: the callers select their tail before that."""
+    p = torch.exp(2.0 * w)
+    r = 1.0 / (1.0 + p)
+    if w.dtype == torch.float64:
+        t = torch.tanh(w)
+    else:
+        w2 = w * w
+        t = torch.where(w < TANH_SERIES_BELOW, w + w * w2 * _polynomial(w2, TANH_CEPHES), 1.0 - 2.0 * r)
+    return t, 4.0 * p * r * r
 
 
 # --------------------------------------------------------------------------- pointwise formulas
 # forward(x) -> y and backward(x, grad) -> grad * f'(x), in the input's dtype.
-
-
-def silu_forward(x: Tensor) -> Tensor:
-    xf = _opmath(x)
-    return (xf / (1.0 + torch.exp(-xf))).to(x.dtype)
-
-
-def silu_backward(x: Tensor, grad: Tensor) -> Tensor:
-    xf, g = _in_opmath(x, grad)
-    s = 1.0 / (1.0 + torch.exp(-xf))
-    return (g * (s * (1.0 + xf * (1.0 - s)))).to(x.dtype)
 
 
 def quick_gelu_forward(x: Tensor) -> Tensor:
@@ -98,7 +145,7 @@ def mish_forward(x: Tensor) -> Tensor:
     xf = _opmath(x)
     e = torch.exp(xf)
     n = e * (e + 2.0)
-    return torch.where(xf > MISH_LINEAR_FROM, xf, xf * n / (n + 2.0)).to(x.dtype)
+    return torch.where(xf > MISH_LINEAR_FROM, xf, xf * (n / (n + 2.0))).to(x.dtype)
 
 
 def mish_backward(x: Tensor, grad: Tensor) -> Tensor:
@@ -109,18 +156,6 @@ def mish_backward(x: Tensor, grad: Tensor) -> Tensor:
     r = 1.0 / (n + 2.0)
     slope = r * (n + (xf * e) * (4.0 * (e + 1.0) * r))  # x meets e (0 in the far left) first
     return torch.where(xf > MISH_LINEAR_FROM, g, g * slope).to(x.dtype)
-
-
-def gelu_forward(x: Tensor) -> Tensor:
-    """x Phi(x) = 0.5 x erfc(-x / sqrt 2): one transcendental, exact in both tails."""
-    xf = _opmath(x)
-    return (0.5 * xf * torch.erfc(-SQRT_HALF * xf)).to(x.dtype)
-
-
-def gelu_backward(x: Tensor, grad: Tensor) -> Tensor:
-    xf, g = _in_opmath(x, grad)
-    slope = 0.5 * torch.erfc(-SQRT_HALF * xf) + xf * (INV_SQRT_2PI * torch.exp(-0.5 * xf * xf))
-    return (g * slope).to(x.dtype)
 
 
 def gelu_tanh_forward(x: Tensor) -> Tensor:
@@ -141,68 +176,59 @@ def gelu_tanh_backward(x: Tensor, grad: Tensor) -> Tensor:
     return (g * torch.where(xf.abs() > GELU_TANH_CLAMP, tail, slope)).to(x.dtype)
 
 
-def softplus_forward(x: Tensor) -> Tensor:
-    xf = _opmath(x)
-    return torch.where(xf > SOFTPLUS_LINEAR_FROM, xf, torch.log1p(torch.exp(xf))).to(x.dtype)
-
-
-def softplus_backward(x: Tensor, grad: Tensor) -> Tensor:
-    xf, g = _in_opmath(x, grad)
-    return (g / (1.0 + torch.exp(-xf))).to(x.dtype)
-
-
 def tanhexp_forward(x: Tensor) -> Tensor:
     xf = _opmath(x)
-    return torch.where(xf > TANHEXP_CLAMP, xf, xf * torch.tanh(torch.exp(xf))).to(x.dtype)
+    t, _ = _tanh_nonnegative(torch.exp(xf))
+    return torch.where(xf > TANHEXP_CLAMP, xf, xf * t).to(x.dtype)
 
 
 def tanhexp_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """f' = t + x e (1 - t^2), e = exp(x), t = tanh(e), with 1 - t^2 = 4p / (1 + p)^2, p = exp(2e),
-    free of the cancellation in 1 - t * t as t nears 1."""
+    """f' = t + x e (1 - t^2), e = exp(x), t = tanh(e)."""
     xf, g = _in_opmath(x, grad)
     e = torch.exp(xf)
-    p = torch.exp(2.0 * e)
-    r = 1.0 / (1.0 + p)
-    slope = torch.tanh(e) + xf * e * (4.0 * p * r * r)
-    return torch.where(xf > TANHEXP_CLAMP, g, g * slope).to(x.dtype)
+    t, sech2 = _tanh_nonnegative(e)
+    return torch.where(xf > TANHEXP_CLAMP, g, g * (t + (xf * e) * sech2)).to(x.dtype)
+
+
+def _softplus(x: Tensor) -> tuple[Tensor, Tensor]:
+    """(softplus(x), a = exp(-|x|)): max(x, 0) + log1p(a), with one exp that never overflows."""
+    a = torch.exp(-x.abs())
+    return torch.clamp_min(x, 0.0) + _two_atanh(a / (2.0 + a)), a
 
 
 def serf_forward(x: Tensor) -> Tensor:
+    """x erf(softplus(x)); exact to x in the right tail (erf = 1), 0 in the left, no overflow."""
     xf = _opmath(x)
-    sp = torch.log1p(torch.exp(xf))
-    return torch.where(xf > SERF_LINEAR_FROM, xf, xf * _erf_nonnegative(sp)).to(x.dtype)
+    sp, _ = _softplus(xf)
+    return (xf * _erf_nonnegative(sp, torch.exp(-sp * sp))).to(x.dtype)
 
 
 def serf_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """f' = erf(sp) + x (2 / sqrt pi) exp(-sp^2) sigmoid(x), sp = log1p(e), sigmoid = e / (1 + e)."""
+    """f' = erf(sp) + x sigmoid(x) (2 / sqrt pi) exp(-sp^2), sp = softplus(x),
+    sigmoid(x) = (1 or a) / (1 + a) for x >= 0 or < 0, a = exp(-|x|)."""
     xf, g = _in_opmath(x, grad)
-    e = torch.exp(xf)
-    sp = torch.log1p(e)
-    slope = _erf_nonnegative(sp) + (xf * (e / (1.0 + e))) * (TWO_OVER_SQRT_PI * torch.exp(-sp * sp))
-    return torch.where(xf > SERF_LINEAR_FROM, g, g * slope).to(x.dtype)
+    sp, a = _softplus(xf)
+    gaussian = torch.exp(-sp * sp)
+    sigmoid = torch.where(xf >= 0, 1.0, a) / (1.0 + a)
+    slope = _erf_nonnegative(sp, gaussian) + (xf * sigmoid) * (TWO_OVER_SQRT_PI * gaussian)
+    return (g * slope).to(x.dtype)
 
 
 def logish_forward(x: Tensor) -> Tensor:
+    """x log1p(s), s = sigmoid(x): log1p(s) = 2 atanh(u), u = s / (2 + s) = 1 / (3 + 2e), e = exp(-x)."""
     xf = _opmath(x)
-    return (xf * torch.log1p(1.0 / (1.0 + torch.exp(-xf)))).to(x.dtype)
+    u = 1.0 / (3.0 + 2.0 * torch.exp(-xf))
+    return (xf * _two_atanh(u)).to(x.dtype)
 
 
 def logish_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """f' = log1p(s) + x s (1 - s) / (1 + s) = log1p(s) + x (1 - s) / (2 + e), e = exp(-x)."""
+    """f' = log1p(s) + x s (1 - s) / (1 + s) = 2 atanh(u) + 4 x (e u) u / (1 - u^2), with
+    s (1 - s) / (1 + s) = e / ((1 + e)(2 + e)) and (1 + e)(2 + e) = (1 - u^2) / (4 u^2)."""
     xf, g = _in_opmath(x, grad)
     e = torch.exp(-xf)
-    s = 1.0 / (1.0 + e)
-    return (g * (torch.log1p(s) + xf * (1.0 - s) / (2.0 + e))).to(x.dtype)
-
-
-def hardswish_forward(x: Tensor) -> Tensor:
-    xf = _opmath(x)
-    return (xf * (torch.clamp(xf + 3.0, 0.0, 6.0) / 6.0)).to(x.dtype)
-
-
-def hardswish_backward(x: Tensor, grad: Tensor) -> Tensor:
-    xf, g = _in_opmath(x, grad)
-    slope = torch.where(xf < -3.0, 0.0, torch.where(xf > 3.0, 1.0, (2.0 * xf + 3.0) / 6.0))
+    u = 1.0 / (3.0 + 2.0 * e)
+    eu = torch.where(xf < LOGISH_HALF_BELOW, 0.5, e * u)  # e overflows to inf first (u = 0)
+    slope = _two_atanh(u) + 4.0 * ((xf * (u / (1.0 - u * u))) * eu)  # x meets u or eu (0) first
     return (g * slope).to(x.dtype)
 
 
@@ -218,6 +244,8 @@ def hard_mish_backward(x: Tensor, grad: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- with parameters
+# (no tuple return annotations: the traced graph would carry them as strings, which inductor's
+# cache cannot key on)
 
 
 def swish_forward(x: Tensor, beta: Tensor) -> Tensor:
@@ -225,7 +253,7 @@ def swish_forward(x: Tensor, beta: Tensor) -> Tensor:
     return (xf / (1.0 + torch.exp(-bf * xf))).to(x.dtype)
 
 
-def swish_backward(x: Tensor, grad: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
+def swish_backward(x: Tensor, grad: Tensor, beta: Tensor):  # -> (grad_x, grad_beta)
     """d/dx = s (1 + z (1 - s)), d/dbeta = x^2 s (1 - s), z = beta x; beta's sum in the same pass."""
     xf, g, bf = _in_opmath(x, grad, beta)
     z = bf * xf
@@ -243,7 +271,7 @@ def acon_forward(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
 
 
 def acon_backward(x: Tensor, grad: Tensor, p1: Tensor, p2: Tensor, beta: Tensor, *, need_p1: bool,
-                  need_p2: bool, need_beta: bool) -> tuple[Tensor | None, ...]:
+                  need_p2: bool, need_beta: bool):  # -> (grad_x, grad_p1, grad_p2, grad_beta)
     """With d = p1 - p2, z = beta d x, s = sigmoid(z), a = s (1 + z (1 - s)):
     d/dx = d a + p2, d/dp1 = x a, d/dp2 = x (1 - a), d/dbeta = (d x)^2 s (1 - s).
     The parameters' sums over batch and positions are reduced in the same pass."""
@@ -262,63 +290,198 @@ def acon_backward(x: Tensor, grad: Tensor, p1: Tensor, p2: Tensor, beta: Tensor,
     return grad_x, grad_p1, grad_p2, grad_beta
 
 
-# --------------------------------------------------------------------------- kernels and Functions
+# --------------------------------------------------------------------------- compiled kernels
 
 
-_KERNELS: list[LazilyCompiled] = []
+def compile_pointwise(fn: Callable[..., object], examples: list[Tensor]) -> Callable[..., object]:
+    """fn traced with symbolic sizes and compiled by inductor: one kernel for every size.
+
+    Calling inductor on the traced graph directly, without TorchDynamo in front of it, saves the
+    frame evaluation and guard checks torch.compile pays on every call (20-130 us on a 2-core CPU
+    at 2^10 to 2^20 elements, docs/performance.md). What those guards would check (dtype, device,
+    layout) is the kernel's cache key instead (`PointwiseKernel`).
+    """
+    from torch._inductor import compile as inductor_compile
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    graph = make_fx(fn, tracing_mode="symbolic")(*examples)
+    inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
+    return inductor_compile(graph, inputs)
 
 
-def kernel(fn: Callable[..., object], label: str) -> LazilyCompiled:
-    """A formula compiled on first call (dynamic shapes: one compilation serves every size)."""
-    compiled = LazilyCompiled(fn, label, dynamic=True)
+def _examples(tensors: tuple[Tensor, ...]) -> list[Tensor]:
+    """Tracing inputs whose distinct dims have distinct sizes.
+
+    Symbolic tracing gives equal sizes one symbol and specialises sizes of 1, so a kernel traced on
+    an (N, C, L) input with N = C would only accept N = C. The first tensor sets the sizes (near its
+    own, which inductor uses as hints); the others broadcast against it (size 1) or match it.
+    """
+    shape = list(tensors[0].shape)
+    for i, size in enumerate(shape):
+        while size != 1 and size in shape[:i]:
+            size += 1
+        shape[i] = size
+    return [t if tuple(t.shape) == tuple(shape) or t.dim() == 0 else
+            torch.empty([1 if n == 1 else shape[i] for i, n in enumerate(t.shape)], dtype=t.dtype,
+                        device=t.device)
+            for t in tensors]
+
+
+class PointwiseKernel:
+    """A formula compiled on first use for each dtype, device and broadcast layout of its inputs.
+
+    Inputs must be contiguous, their dims never 1 where the first input's is not (the layouts
+    `_Canonical` makes). Where compilation fails the formula runs uncompiled, after one warning.
+    """
+
+    def __init__(self, fn: Callable[..., object], label: str):
+        self.fn = fn
+        self.label = label
+        self.fallback_reason: str | None = None
+        self._compiled: dict[tuple, Callable[..., object]] = {}
+
+    def __call__(self, *tensors: Tensor) -> object:
+        key = tuple((t.dtype, t.device, tuple(n == 1 for n in t.shape)) for t in tensors)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(tensors)
+        return compiled(*tensors)
+
+    def _compile(self, tensors: tuple[Tensor, ...]) -> Callable[..., object]:
+        if self.fallback_reason is not None:
+            return self.fn
+        try:
+            return compile_pointwise(self.fn, _examples(tensors))
+        except Exception as error:  # any compiler failure: missing C compiler, unsupported platform...
+            first_line = (str(error).strip().splitlines() or [""])[0][:200]
+            self.fallback_reason = f"{type(error).__name__}: {first_line}"
+            warnings.warn(f"the fast kernels cannot be compiled here ({self.label}: "
+                          f"{self.fallback_reason}); their formulas run uncompiled instead",
+                          ActbenchWarning, stacklevel=3)
+            return self.fn
+
+
+_KERNELS: list[PointwiseKernel] = []
+
+
+def kernel(fn: Callable[..., object], label: str) -> PointwiseKernel:
+    compiled = PointwiseKernel(fn, label)
     _KERNELS.append(compiled)
     return compiled
 
 
-def kernels() -> list[LazilyCompiled]:
+def kernels() -> list[PointwiseKernel]:
     """Every fast kernel made so far, e.g. to see which fell back (`fallback_reason`)."""
     return list(_KERNELS)
 
 
-def _views(x: Tensor, params: tuple[Tensor, ...]) -> tuple[Tensor, list[Tensor]]:
-    """x and its parameters shaped so one compiled kernel serves every shape of a contiguous x.
+class _Canonical:
+    """x and its parameters as contiguous views with the fewest dims, and the way back.
 
-    Scalar parameters: x as 1-D. Per-channel (C,) or per-sample-and-channel (N, C, 1, ...)
-    parameters: x as (N, C, L), parameters as (1 or N, C, 1). Anything else: as given, broadcast
-    over dim 1 as the formulas are.
+    Dims are taken in memory order (a channels-last x stays channels-last, with no copy) and
+    neighbouring dims merged wherever every parameter broadcasts alike over both: a parameter-free
+    x becomes 1-D, an (N, C, H, W) x with per-channel parameters (N, C, H * W). So one compiled
+    kernel per pattern serves every shape. A non-dense x (a slice) is copied once.
     """
-    shaped = [channel_view(p, x) for p in params]
-    if not x.is_contiguous():
-        return x, shaped
-    if all(p.dim() == 0 for p in shaped):
-        return x.view(-1), shaped
-    if x.dim() >= 2 and all(p.dim() == x.dim() and all(n == 1 for n in p.shape[2:]) for p in shaped):
-        n, c = x.shape[:2]
-        return x.view(n, c, -1), [p.reshape(*p.shape[:2], 1) for p in shaped]
-    return x, shaped
+
+    def __init__(self, x: Tensor, params: tuple[Tensor, ...] = ()):
+        self.param_shapes = [p.shape for p in params]
+        self.shaped = [channel_view(p, x) for p in params]
+        order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+        if not x.permute(order).is_contiguous():  # not dense: work on a contiguous copy
+            x, order = x.contiguous(), list(range(x.dim()))
+        self.order = order
+        self.inverse = sorted(range(x.dim()), key=order.__getitem__)
+        self.dense = x.permute(order)
+        sizes: list[int] = []
+        patterns: list[tuple[bool, ...]] = []  # per merged dim: which parameters vary along it
+        for d, size in enumerate(self.dense.shape):
+            if size == 1:
+                continue
+            pattern = tuple(p.dim() > 0 and p.shape[order[d]] != 1 for p in self.shaped)
+            if patterns and patterns[-1] == pattern:
+                sizes[-1] *= size
+            else:
+                sizes.append(size)
+                patterns.append(pattern)
+        self.sizes = sizes
+        self.x = self.dense.reshape(sizes)
+        self.params = [p if p.dim() == 0 else
+                       p.permute(order).reshape([n if varies[i] else 1 for n, varies in zip(sizes, patterns)])
+                       .contiguous() for i, p in enumerate(self.shaped)]
+
+    def like_x(self, t: Tensor) -> Tensor:
+        """A tensor of x's shape (the upstream gradient) in the canonical view."""
+        t = t.permute(self.order)
+        return (t if t.is_contiguous() else t.contiguous()).view(self.sizes)
+
+    def restore(self, y: Tensor) -> Tensor:
+        """A result in the canonical view back to x's shape and memory layout."""
+        return y.view(self.dense.shape).permute(self.inverse)
+
+    def restore_param(self, grad: Tensor | None, i: int) -> Tensor | None:
+        """Parameter i's gradient, reduced in the canonical view, in the parameter's own shape."""
+        if grad is None or self.shaped[i].dim() == 0:
+            return grad
+        in_memory_order = [self.shaped[i].shape[d] for d in self.order]
+        return grad.reshape(in_memory_order).permute(self.inverse).reshape(self.param_shapes[i])
 
 
-def _grad_like(grad: Tensor, x: Tensor, x_view: Tensor) -> Tensor:
-    """The upstream gradient in x's layout and view (an expanded gradient is made dense once)."""
-    if x_view is x:
-        return grad
-    return grad.contiguous().view(x_view.shape)
+class _Contiguous:
+    """The common case of `_Canonical`, in a few microseconds: a contiguous x with scalar
+    parameters (as 1-D), or with (C,) / (N, C, 1, ...) parameters (as (N, C, L))."""
+
+    def __init__(self, x: Tensor, params: tuple[Tensor, ...] = ()):
+        self.shape = x.shape
+        self.param_shapes = [p.shape for p in params]
+        if all(p.dim() == 0 for p in params):
+            self.x, self.params = x.view(-1), list(params)
+            return
+        n, c = x.shape[0], x.shape[1]
+        self.x = x.view(n, c, -1)
+        self.params = [p if p.dim() == 0 else p.view(1, c, 1) if p.dim() == 1 else p.view(n, c, 1)
+                       for p in params]
+
+    def like_x(self, t: Tensor) -> Tensor:
+        return (t if t.is_contiguous() else t.contiguous()).view(self.x.shape)
+
+    def restore(self, y: Tensor) -> Tensor:
+        return y.view(self.shape)
+
+    def restore_param(self, grad: Tensor | None, i: int) -> Tensor | None:
+        return None if grad is None else grad.view(self.param_shapes[i])
+
+
+def _canonical(x: Tensor, params: tuple[Tensor, ...] = ()) -> _Contiguous | _Canonical:
+    if x.is_contiguous() and all(
+            p.dim() == 0 or (x.dim() >= 2 and p.is_contiguous() and (
+                (p.dim() == 1 and p.shape[0] == x.shape[1])
+                or (p.dim() == x.dim() and p.shape[:2] == x.shape[:2] and p.numel() == x.shape[0] * x.shape[1])))
+            for p in params):
+        return _Contiguous(x, params)
+    return _Canonical(x, params)
+
+
+def _run_elementwise(kernel: PointwiseKernel, x: Tensor, *more: Tensor) -> Tensor:
+    if x.numel() == 0:
+        return kernel.fn(x, *more)
+    canonical = _canonical(x)
+    return canonical.restore(kernel(canonical.x, *(canonical.like_x(t) for t in more)))
 
 
 def _elementwise_fast(name: str, forward: Callable, backward: Callable) -> Callable[[Tensor], Tensor]:
     """An autograd Function that saves only x and runs the compiled forward / backward kernels."""
-    forward_kernel = kernel(forward, f"fast_{name}_forward")
-    backward_kernel = kernel(backward, f"fast_{name}_backward")
+    forward_kernel = kernel(forward, f"{name} forward")
+    backward_kernel = kernel(backward, f"{name} backward")
 
     def function_forward(ctx, x):
         ctx.save_for_backward(x)
-        x_view, _ = _views(x, ())
-        return forward_kernel(x_view).view(x.shape)
+        return _run_elementwise(forward_kernel, x)
 
+    @once_differentiable
     def function_backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        x_view, _ = _views(x, ())
-        return backward_kernel(x_view, _grad_like(grad, x, x_view)).view(x.shape)
+        return _run_elementwise(backward_kernel, x, grad)
 
     class_name = f"_{name.title().replace('_', '')}Fast"
     fn = type(class_name, (torch.autograd.Function,),
@@ -328,30 +491,32 @@ def _elementwise_fast(name: str, forward: Callable, backward: Callable) -> Calla
     return fn.apply
 
 
-silu_fast = _elementwise_fast("silu", silu_forward, silu_backward)
+# Where PyTorch's own op already is one fused kernel each way that saves only x, it measured as fast
+# as a compiled kernel or faster (docs/performance.md), so `fast` is that op.
+silu_fast = F.silu
+gelu_fast = F.gelu
+softplus_fast = F.softplus
+hardswish_fast = F.hardswish
+
 quick_gelu_fast = _elementwise_fast("quick_gelu", quick_gelu_forward, quick_gelu_backward)
 mish_fast = _elementwise_fast("mish", mish_forward, mish_backward)
-gelu_fast = _elementwise_fast("gelu", gelu_forward, gelu_backward)
 gelu_tanh_fast = _elementwise_fast("gelu_tanh", gelu_tanh_forward, gelu_tanh_backward)
-softplus_fast = _elementwise_fast("softplus", softplus_forward, softplus_backward)
 tanhexp_fast = _elementwise_fast("tanhexp", tanhexp_forward, tanhexp_backward)
 serf_fast = _elementwise_fast("serf", serf_forward, serf_backward)
 logish_fast = _elementwise_fast("logish", logish_forward, logish_backward)
-hardswish_fast = _elementwise_fast("hardswish", hardswish_forward, hardswish_backward)
 hard_mish_fast = _elementwise_fast("hard_mish", hard_mish_forward, hard_mish_backward)
 
-_SWISH_FORWARD = kernel(swish_forward, "fast_swish_forward")
-_SWISH_BACKWARD = kernel(swish_backward, "fast_swish_backward")
-_ACON_FORWARD = kernel(acon_forward, "fast_acon_forward")
-# one backward kernel per set of trainable parameters (ACON-A, -B, -C), each with its own
-# compiled-code cache
-_ACON_BACKWARD: dict[tuple[bool, bool, bool], LazilyCompiled] = {}
+_SWISH_FORWARD = kernel(swish_forward, "swish forward")
+_SWISH_BACKWARD = kernel(swish_backward, "swish backward")
+_ACON_FORWARD = kernel(acon_forward, "acon forward")
+# one backward kernel per set of trainable parameters (ACON-A: beta, -B: p2 and beta, -C: all)
+_ACON_BACKWARD: dict[tuple[bool, bool, bool], PointwiseKernel] = {}
 
 
-def _acon_backward_kernel(need_p1: bool, need_p2: bool, need_beta: bool) -> LazilyCompiled:
+def _acon_backward_kernel(need_p1: bool, need_p2: bool, need_beta: bool) -> PointwiseKernel:
     key = (need_p1, need_p2, need_beta)
     if key not in _ACON_BACKWARD:
-        label = "fast_acon_backward_" + "".join(n for n, need in zip(("p1", "p2", "beta"), key) if need)
+        label = "acon backward for " + ", ".join(n for n, need in zip(("p1", "p2", "beta"), key) if need)
         _ACON_BACKWARD[key] = kernel(partial(acon_backward, need_p1=need_p1, need_p2=need_p2,
                                              need_beta=need_beta), label)
     return _ACON_BACKWARD[key]
@@ -363,15 +528,20 @@ class _SwishFast(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, beta):
         ctx.save_for_backward(x, beta)
-        x_view, (beta_view,) = _views(x, (beta,))
-        return _SWISH_FORWARD(x_view, beta_view).view(x.shape)
+        if x.numel() == 0:
+            return swish_forward(x, channel_view(beta, x))
+        canonical = _canonical(x, (beta,))
+        return canonical.restore(_SWISH_FORWARD(canonical.x, *canonical.params))
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         x, beta = ctx.saved_tensors
-        x_view, (beta_view,) = _views(x, (beta,))
-        grad_x, grad_beta = _SWISH_BACKWARD(x_view, _grad_like(grad, x, x_view), beta_view)
-        return grad_x.view(x.shape), grad_beta.reshape(beta.shape) if ctx.needs_input_grad[1] else None
+        if x.numel() == 0:
+            return torch.zeros_like(x), torch.zeros_like(beta)
+        canonical = _canonical(x, (beta,))
+        grad_x, grad_beta = _SWISH_BACKWARD(canonical.x, canonical.like_x(grad), *canonical.params)
+        return canonical.restore(grad_x), canonical.restore_param(grad_beta, 0)
 
 
 class _AconFast(torch.autograd.Function):
@@ -380,17 +550,21 @@ class _AconFast(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, p1, p2, beta):
         ctx.save_for_backward(x, p1, p2, beta)
-        x_view, params = _views(x, (p1, p2, beta))
-        return _ACON_FORWARD(x_view, *params).view(x.shape)
+        if x.numel() == 0:
+            return acon_forward(x, *(channel_view(p, x) for p in (p1, p2, beta)))
+        canonical = _canonical(x, (p1, p2, beta))
+        return canonical.restore(_ACON_FORWARD(canonical.x, *canonical.params))
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         x, p1, p2, beta = ctx.saved_tensors
-        x_view, params = _views(x, (p1, p2, beta))
+        if x.numel() == 0:
+            return torch.zeros_like(x), *(torch.zeros_like(p) for p in (p1, p2, beta))
+        canonical = _canonical(x, (p1, p2, beta))
         backward = _acon_backward_kernel(*ctx.needs_input_grad[1:])
-        grad_x, *grads = backward(x_view, _grad_like(grad, x, x_view), *params)
-        return (grad_x.view(x.shape),
-                *(None if g is None else g.reshape(p.shape) for g, p in zip(grads, (p1, p2, beta))))
+        grad_x, *grads = backward(canonical.x, canonical.like_x(grad), *canonical.params)
+        return canonical.restore(grad_x), *(canonical.restore_param(g, i) for i, g in enumerate(grads))
 
 
 def swish_fast(x: Tensor, beta: Tensor) -> Tensor:

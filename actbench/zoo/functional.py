@@ -355,15 +355,13 @@ def _own_entry(fn: Callable[..., Tensor], label: str) -> Callable[..., Tensor]:
 class LazilyCompiled:
     """torch.compile(fn) on first call; on any compile failure, warn once and use fn itself.
 
-    `dynamic=None` (the default): the first shape gets a static kernel; a second shape recompiles
-    once with dynamic shapes, which then serves every size. `dynamic=True` compiles the dynamic
-    kernel at once (one compilation instead of two where several sizes are expected).
+    `dynamic=None`: the first shape gets a static kernel; a second shape recompiles once with
+    dynamic shapes, which then serves every size.
     """
 
-    def __init__(self, fn: Callable[..., Tensor], label: str, dynamic: bool | None = None):
+    def __init__(self, fn: Callable[..., Tensor], label: str):
         self.fn = fn
         self.label = label
-        self.dynamic = dynamic
         self._compiled: Callable[..., Tensor] | None = None
         self.fallback_reason: str | None = None
 
@@ -372,8 +370,7 @@ class LazilyCompiled:
             return self.fn(*args, **options)
         try:
             if self._compiled is None:
-                self._compiled = torch.compile(_own_entry(self.fn, self.label),
-                                               dynamic=self.dynamic)
+                self._compiled = torch.compile(_own_entry(self.fn, self.label), dynamic=None)
             return self._compiled(*args, **options)
         except Exception as error:  # any compiler failure: missing C compiler, unsupported platform...
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
@@ -383,7 +380,7 @@ class LazilyCompiled:
             return self.fn(*args, **options)
 
     def __reduce__(self):  # modules holding one stay picklable; compilation restarts after loading
-        return (LazilyCompiled, (self.fn, self.label, self.dynamic))
+        return (LazilyCompiled, (self.fn, self.label))
 
 
 _compiled_cache: dict[Callable, LazilyCompiled] = {}
