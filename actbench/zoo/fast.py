@@ -108,6 +108,17 @@ def _erf_nonnegative(z: Tensor, gaussian: Tensor) -> Tensor:
                        1.0 - (t * _polynomial(t, ERF_AS)) * gaussian)
 
 
+def _sum_to(local: Tensor, param: Tensor) -> Tensor:
+    """A parameter's gradient: `local` summed to the parameter's (canonical) shape.
+
+    The innermost dim is summed first where the parameter is constant along it: that reduction
+    fuses with the loop computing the input's gradient, where summing over the outer dims at once
+    made inductor write each local term to memory and read it back."""
+    if local.dim() >= 2 and param.dim() == local.dim() and param.shape[-1] == 1:
+        local = local.sum(dim=-1, keepdim=True)
+    return local.sum_to_size(param.shape)
+
+
 def _tanh_nonnegative(w: Tensor) -> tuple[Tensor, Tensor]:
     """(tanh(w), 1 - tanh(w)^2) for w >= 0 with one exp, both accurate relative to their value.
 
@@ -259,7 +270,7 @@ def swish_backward(x: Tensor, grad: Tensor, beta: Tensor):  # -> (grad_x, grad_b
     z = bf * xf
     s = 1.0 / (1.0 + torch.exp(-z))
     grad_x = g * _gate_slope(z, s)
-    grad_beta = (g * (xf * s) * (xf * (1.0 - s))).sum_to_size(beta.shape)
+    grad_beta = _sum_to(g * (xf * s) * (xf * (1.0 - s)), beta)
     return grad_x.to(x.dtype), grad_beta.to(beta.dtype)
 
 
@@ -283,9 +294,9 @@ def acon_backward(x: Tensor, grad: Tensor, p1: Tensor, p2: Tensor, beta: Tensor,
     a = _gate_slope(z, s)
     grad_x = (g * (d * a + p2f)).to(x.dtype)
     gx = g * xf
-    grad_p1 = (gx * a).sum_to_size(p1.shape).to(p1.dtype) if need_p1 else None
-    grad_p2 = (gx * (1.0 - a)).sum_to_size(p2.shape).to(p2.dtype) if need_p2 else None
-    grad_beta = ((g * (dx * s) * (dx * (1.0 - s))).sum_to_size(beta.shape).to(beta.dtype)
+    grad_p1 = _sum_to(gx * a, p1).to(p1.dtype) if need_p1 else None
+    grad_p2 = _sum_to(gx * (1.0 - a), p2).to(p2.dtype) if need_p2 else None
+    grad_beta = (_sum_to(g * (dx * s) * (dx * (1.0 - s)), beta).to(beta.dtype)
                  if need_beta else None)
     return grad_x, grad_p1, grad_p2, grad_beta
 
@@ -302,11 +313,19 @@ def compile_pointwise(fn: Callable[..., object], examples: list[Tensor]) -> Call
     layout) is the kernel's cache key instead (`PointwiseKernel`).
     """
     from torch._inductor import compile as inductor_compile
+    from torch._inductor import config as inductor_config
     from torch.fx.experimental.proxy_tensor import make_fx
 
     graph = make_fx(fn, tracing_mode="symbolic")(*examples)
     inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
-    return inductor_compile(graph, inputs)
+    options = {key: value for key, value in FUSE_ALL.items() if hasattr(inductor_config, key)}
+    return inductor_compile(graph, inputs, options=options)
+
+
+# Inductor writes an intermediate to memory when several reductions read it and it costs more than
+# 30 operations; ACON's backward then made three passes over its input. Recomputing it in one loop
+# that also sums the parameters' gradients measured 20 % faster.
+FUSE_ALL = {"realize_opcount_threshold": 10**6, "realize_reads_threshold": 10**6}
 
 
 def _examples(tensors: tuple[Tensor, ...]) -> list[Tensor]:
