@@ -484,6 +484,8 @@ def _canonical(x: Tensor, params: tuple[Tensor, ...] = ()) -> _Contiguous | _Can
 def _run_elementwise(kernel: PointwiseKernel, x: Tensor, *more: Tensor) -> Tensor:
     if x.numel() == 0:
         return kernel.fn(x, *more)
+    if x.is_contiguous() and all(t.is_contiguous() for t in more):  # the common case, quickly
+        return kernel(x.view(-1), *(t.view(-1) for t in more)).view(x.shape)
     canonical = _canonical(x)
     return canonical.restore(kernel(canonical.x, *(canonical.like_x(t) for t in more)))
 

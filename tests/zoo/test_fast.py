@@ -267,6 +267,30 @@ def _assert_compiled():
         assert compiled.fallback_reason is None or "compiler" in compiled.fallback_reason
 
 
+def test_one_compilation_per_dtype_and_layout_serves_every_size(monkeypatch, eager_kernels):
+    compiled = []
+
+    def counting_compile(fn, examples):
+        compiled.append((getattr(fn, "__name__", "acon_backward"), [tuple(t.shape) for t in examples]))
+        return fn
+
+    monkeypatch.setattr(fast, "compile_pointwise", counting_compile)
+    for shape in [(1000,), (64, 64), (2, 8, 5, 5), (2, 8, 5, 5)]:
+        x = torch.randn(*shape, requires_grad=True)
+        fast.mish_fast(x).sum().backward()
+    x = torch.randn(2, 8, 5, 5).to(memory_format=torch.channels_last).requires_grad_(True)
+    fast.mish_fast(x).sum().backward()
+    assert [name for name, _ in compiled] == ["mish_forward", "mish_backward"]
+    fast.mish_fast(torch.randn(10, dtype=torch.float64))
+    assert [name for name, _ in compiled][-1] == "mish_forward"  # a new dtype: a new kernel
+    acon = actbench.activation("acon_c", impl="fast", channels=8)
+    for shape in [(8, 8, 10), (3, 8, 6, 6)]:
+        acon(torch.randn(*shape)).sum().backward()
+    # traced on (N, C, L) with distinct sizes (N = C would tie their symbols), then reused
+    assert compiled[-2:] == [("acon_forward", [(8, 9, 10), (1, 9, 1), (1, 9, 1), (1, 9, 1)]),
+                             ("acon_backward", [(8, 9, 10)] * 2 + [(1, 9, 1)] * 3)]
+
+
 def test_a_failed_compilation_falls_back_to_the_same_formulas_with_one_warning(monkeypatch):
     def broken_compile(fn, examples):
         raise RuntimeError("no C compiler found")
