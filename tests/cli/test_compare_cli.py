@@ -5,8 +5,8 @@ import io
 import json
 
 import pytest
-import yaml
 
+from tests.cli.test_train_cli import write_suite
 from tests.compare.factories import micro_row, train_row, write_epochs, write_micro, write_train
 
 
@@ -118,27 +118,13 @@ def test_plots_and_html_report(run_cli, micro_report, train_report, tmp_path):
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
 
 
-SUITE = {
-    "name": "tiny",
-    "data": {"name": "synthetic", "shape": [1, 6, 6], "classes": 4, "train_size": 128,
-             "test_size": 64},
-    "model": {"name": "mlp", "depth": 1, "width": 16},
-    "optim": {"name": "adam", "lr": 0.01},
-    "train": {"epochs": 2, "batch_size": 32, "device": "cpu"},
-    "activations": ["relu", "mish"],
-    "seeds": [0, 1, 2],
-    "baseline": "relu",
-}
-
-
 def test_end_to_end_micro_and_train_reports_compared(run_cli, tmp_path):
     micro = tmp_path / "micro.csv"
     result = run_cli("micro", "--act", "mish", "--size", "4096", "--pass", "fwd", "--max-time",
                      "0.05", "--out", str(micro), "--samples", str(tmp_path / "micro.samples.csv"),
                      "--quiet")
     assert result.exit_code == 0, result.output
-    suite = tmp_path / "tiny.yaml"
-    suite.write_text(yaml.safe_dump(SUITE))
+    suite = write_suite(tmp_path, seeds=[0, 1, 2])  # relu, mish; noise 0.5
     train = tmp_path / "train.csv"
     assert run_cli("train", str(suite), "--out", str(train), "--quiet").exit_code == 0
     result = run_cli("compare", str(tmp_path / "*.csv"), "--format", "json")
@@ -148,6 +134,8 @@ def test_end_to_end_micro_and_train_reports_compared(run_cli, tmp_path):
     assert mish["ratio"] > 0 and mish["uncertainty"] == "bootstrap"
     activations = {r["activation"]: r for r in document["train"]["rows"]}
     assert activations["relu"]["n"] == 3 and activations["mish"]["test"] == "paired t"
+    levels = {r["input noise σ"] for r in document["noise"]["rows"]}
+    assert levels == {0.0, 0.5}  # clean accuracy, then the evaluated noise level
 
 
 def test_review_cases_give_clear_results(run_cli, tmp_path):
