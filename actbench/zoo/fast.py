@@ -374,9 +374,10 @@ class PointwiseKernel:
         except Exception as error:  # any compiler failure: missing C compiler, unsupported platform...
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
             self.fallback_reason = f"{type(error).__name__}: {first_line}"
-            warnings.warn(f"the fast kernels cannot be compiled here ({self.label}: "
-                          f"{self.fallback_reason}); their formulas run uncompiled instead",
-                          ActbenchWarning, stacklevel=3)
+            if not any(k.fallback_reason for k in _KERNELS if k is not self):  # one warning per process
+                warnings.warn(f"the fast kernels cannot be compiled here ({self.label}: "
+                              f"{self.fallback_reason}); their formulas run uncompiled instead",
+                              ActbenchWarning, stacklevel=3)
             return self.fn
 
 

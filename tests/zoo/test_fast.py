@@ -296,12 +296,18 @@ def test_a_failed_compilation_falls_back_to_the_same_formulas_with_one_warning(m
         raise RuntimeError("no C compiler found")
 
     monkeypatch.setattr(fast, "compile_pointwise", broken_compile)
-    forward = fast.PointwiseKernel(fast.mish_forward, "mish forward")
+    monkeypatch.setattr(fast, "_KERNELS", [])
+    forward = fast.kernel(fast.mish_forward, "mish forward")
+    backward = fast.kernel(fast.mish_backward, "mish backward")
     x = torch.linspace(-30, 30, 61)
     with pytest.warns(functional.ActbenchWarning, match="cannot be compiled here"):
         y = forward(x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        forward(x.double())  # another signature: no second warning
+        forward(x.double())  # another signature, another kernel: no second warning
+        dy = backward(x, torch.ones_like(x))
     torch.testing.assert_close(y, F.mish(x))
-    assert "no C compiler found" in forward.fallback_reason
+    xg = x.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(F.mish(xg), xg, torch.ones_like(x))
+    torch.testing.assert_close(dy, expected)
+    assert "no C compiler found" in forward.fallback_reason and backward.fallback_reason
