@@ -50,15 +50,14 @@ def group_rows(rows: Iterable[Row]) -> dict[tuple[str, str, str, str], list[Row]
 
 
 def baseline_median(rows: list[Row], baseline: str | None) -> float | None:
-    """The baseline activation's median in a group (its first measured implementation)."""
+    """The baseline activation's median in a group: its native implementation where it was
+    measured, else its first measured one (never a compiled relu standing in for relu)."""
     if not baseline:
         return None
-    for row in rows:
-        if str(row["activation"]).lower() == baseline.lower():
-            median = _number(row, "median_s")
-            if median is not None:
-                return median
-    return None
+    candidates = [row for row in rows if str(row["activation"]).lower() == baseline.lower()
+                  and _number(row, "median_s") is not None]
+    candidates.sort(key=lambda row: row.get("impl") != "native")
+    return _number(candidates[0], "median_s") if candidates else None
 
 
 def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str | None) -> Table:

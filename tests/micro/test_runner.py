@@ -162,3 +162,13 @@ def test_cold_cpu_samples_are_single_calls():
     settings.stopping = StoppingRule(min_samples=3, max_time=0.3)
     rows = run(make_plan(["relu"], devices=["cpu"], sizes=["64"], passes=["fwd"]).configs, settings)
     assert rows[0]["timer"] == "wallclock-cold" and rows[0]["calls_per_sample"] == 1
+
+
+def test_table_ratios_are_to_the_baselines_native_implementation():
+    from actbench.report.micro_tables import baseline_median
+
+    rows = [{"activation": "relu", "impl": "compiled", "median_s": "0.012"},
+            {"activation": "relu", "impl": "native", "median_s": "0.0003"},
+            {"activation": "mish", "impl": "native", "median_s": "0.003"}]
+    assert baseline_median(rows, "relu") == 0.0003
+    assert baseline_median(rows[:1] + rows[2:], "relu") == 0.012  # no native: the one measured
