@@ -26,6 +26,7 @@ hardswish), it measured as fast as a compiled kernel or faster, and ``fast`` is 
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -359,18 +360,35 @@ class PointwiseKernel:
         self.fallback_reason: str | None = None
         self._compiled: dict[tuple, Callable[..., object]] = {}
 
+    @staticmethod
+    def cache_key(tensors: tuple[Tensor, ...]) -> tuple:
+        """What a compiled kernel was specialised on, beyond sizes: dtypes, devices, which dims
+        broadcast; on CPU the thread count (a kernel compiled for one thread has no parallel
+        loop); on GPUs whether indices need 64 bits (inductor picks 32-bit indexing from the
+        first call's sizes, and calling the kernel directly skips the guard that would notice)."""
+        layout = tuple((t.dtype, t.device, tuple(n == 1 for n in t.shape)) for t in tensors)
+        first = tensors[0]
+        scale = torch.get_num_threads() if first.device.type == "cpu" else \
+            any(t.numel() >= 2**31 for t in tensors)
+        return layout, scale
+
     def __call__(self, *tensors: Tensor) -> object:
-        key = tuple((t.dtype, t.device, tuple(n == 1 for n in t.shape)) for t in tensors)
+        key = self.cache_key(tensors)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[key] = self._compile(tensors)
+            with _COMPILE_LOCK:  # inductor's compilation is not thread-safe
+                compiled = self._compiled.get(key)
+                if compiled is None:
+                    compiled = self._compiled[key] = self._compile(tensors)
         return compiled(*tensors)
 
     def _compile(self, tensors: tuple[Tensor, ...]) -> Callable[..., object]:
         if self.fallback_reason is not None:
             return self.fn
         try:
-            return compile_pointwise(self.fn, _examples(tensors))
+            compiled = compile_pointwise(self.fn, _examples(tensors))
+            compiled(*tensors)  # the first call loads the kernel: a failure there falls back too
+            return compiled
         except Exception as error:  # any compiler failure: missing C compiler, unsupported platform...
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
             self.fallback_reason = f"{type(error).__name__}: {first_line}"
@@ -382,6 +400,7 @@ class PointwiseKernel:
 
 
 _KERNELS: list[PointwiseKernel] = []
+_COMPILE_LOCK = threading.RLock()
 
 
 def kernel(fn: Callable[..., object], label: str) -> PointwiseKernel:
@@ -482,6 +501,12 @@ def _canonical(x: Tensor, params: tuple[Tensor, ...] = ()) -> _Contiguous | _Can
     return _Canonical(x, params)
 
 
+def _check_floating(x: Tensor, name: str) -> None:
+    """The kernels compute in floating point; an integer tensor would come back truncated."""
+    if not x.is_floating_point():
+        raise TypeError(f"{name} (fast) expects a floating-point tensor, got {x.dtype}")
+
+
 def _run_elementwise(kernel: PointwiseKernel, x: Tensor, *more: Tensor) -> Tensor:
     if x.numel() == 0:
         return kernel.fn(x, *more)
@@ -497,6 +522,7 @@ def _elementwise_fast(name: str, forward: Callable, backward: Callable) -> Calla
     backward_kernel = kernel(backward, f"{name} backward")
 
     def function_forward(ctx, x):
+        _check_floating(x, name)
         ctx.save_for_backward(x)
         return _run_elementwise(forward_kernel, x)
 
@@ -590,8 +616,10 @@ class _AconFast(torch.autograd.Function):
 
 
 def swish_fast(x: Tensor, beta: Tensor) -> Tensor:
+    _check_floating(x, "swish")
     return _SwishFast.apply(x, beta)
 
 
 def acon_fast(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
+    _check_floating(x, "acon")
     return _AconFast.apply(x, p1, p2, beta)

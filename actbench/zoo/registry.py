@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -101,6 +102,7 @@ class ActivationSpec:
 _registry: dict[str, ActivationSpec] = {}
 _aliases: dict[str, str] = {}
 _zoo_loaded = False
+_ZOO_LOCK = threading.RLock()  # re-entrant: the definitions may look names up while loading
 
 
 def add(spec: ActivationSpec, overwrite: bool = False) -> ActivationSpec:
@@ -271,7 +273,12 @@ def expression_functions() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
 
 
 def _ensure_zoo() -> None:
+    """Fill the registry once; a second thread waits until it is full rather than seeing it half
+    filled (the flag is set only after the definitions have run)."""
     global _zoo_loaded
-    if not _zoo_loaded:
-        _zoo_loaded = True
-        from . import definitions  # noqa: F401  (defines the zoo by calling add())
+    if _zoo_loaded:
+        return
+    with _ZOO_LOCK:
+        if not _zoo_loaded:
+            from . import definitions  # noqa: F401  (defines the zoo by calling add())
+            _zoo_loaded = True

@@ -311,3 +311,47 @@ def test_a_failed_compilation_falls_back_to_the_same_formulas_with_one_warning(m
     (expected,) = torch.autograd.grad(F.mish(xg), xg, torch.ones_like(x))
     torch.testing.assert_close(dy, expected)
     assert "no C compiler found" in forward.fallback_reason and backward.fallback_reason
+
+
+def test_integer_input_is_refused_like_the_native_op():
+    with pytest.raises(TypeError, match="floating-point"):
+        actbench.activation("mish", impl="fast")(torch.arange(5))
+
+
+def test_kernels_are_specialised_on_thread_count_and_index_width():
+    from actbench.zoo.fast import PointwiseKernel
+
+    x = torch.ones(8)
+    before = PointwiseKernel.cache_key((x,))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1 if threads > 1 else 2)
+        assert PointwiseKernel.cache_key((x,)) != before  # a one-thread kernel has no parallel loop
+    finally:
+        torch.set_num_threads(threads)
+    assert PointwiseKernel.cache_key((x,)) == before
+
+
+def test_concurrent_first_calls_compile_once_without_falling_back():
+    import threading
+
+    from actbench.zoo.fast import PointwiseKernel, hard_mish_forward
+
+    probe = PointwiseKernel(hard_mish_forward, "hard_mish forward (threads)")
+    x = torch.linspace(-4, 4, 64)
+    results, errors = [], []
+
+    def call():
+        try:
+            results.append(probe(x))
+        except Exception as error:  # noqa: BLE001 - a failure in a thread must reach the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and probe.fallback_reason is None and len(probe._compiled) == 1
+    for result in results:
+        torch.testing.assert_close(result, hard_mish_forward(x))
