@@ -108,9 +108,12 @@ def test_formula_mish_keeps_twice_the_input_and_relu_once():
     assert sum(saved_storages(actbench.activation("relu"), x).values()) == size
 
 
+@pytest.mark.parametrize("impl", ["memeff", "fast"])
 @pytest.mark.parametrize("name", ["swish", "acon_a", "acon_b", "acon_c", "meta_acon"])
-def test_trainable_memeff_saves_the_input_and_nothing_that_grows_with_it(name):
-    module = actbench.activation(name, impl="memeff", channels=8)
+def test_trainable_saves_the_input_and_nothing_that_grows_with_it(name, impl, request):
+    if impl == "fast":
+        request.getfixturevalue("eager_kernels")  # the kernels' formulas, uncompiled
+    module = actbench.activation(name, impl=impl, channels=8)
     extra = []
     for side in (6, 12):  # 4x the elements: only the input's share may grow
         x = torch.randn(16, 8, side, side, requires_grad=True)

@@ -96,14 +96,24 @@ def _probes(dtype, name, impl):
     return torch.tensor(values, dtype=dtype)
 
 
+def _own_fast_kernel(name: str) -> bool:
+    """`fast` runs actbench's kernels (not PyTorch's op, which is tested as `native`)."""
+    implementations = actbench.implementations(name)
+    return "fast" in implementations and not (
+        "native" in implementations
+        and actbench.activation(name, impl="fast").fn is actbench.activation(name, impl="native").fn)
+
+
 EXTREME_CASES = [(n, i) for n in actbench.activations() for i in actbench.implementations(n)
-                 if i not in COMPILING]
+                 if i not in COMPILING or (i == "fast" and _own_fast_kernel(n))]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name, impl", EXTREME_CASES)
-def test_extremes_stay_finite(name, impl, dtype):
+def test_extremes_stay_finite(name, impl, dtype, request):
     """Values and gradients stay finite wherever the true value is representable."""
+    if impl == "fast":
+        request.getfixturevalue("eager_kernels")  # the kernels' formulas, uncompiled
     module = actbench.activation(name, impl=impl, channels=1, seed=0)
     if name.startswith("acon") or name == "meta_acon":
         with torch.no_grad():  # |p| <= 1 keeps the true output within the dtype's range
@@ -121,11 +131,13 @@ def test_extremes_stay_finite(name, impl, dtype):
 
 
 TRAINABLE = [(n, i) for n in ("prelu", "swish", "acon_a", "acon_b", "acon_c", "meta_acon")
-             for i in actbench.implementations(n) if i not in COMPILING]
+             for i in actbench.implementations(n) if i not in COMPILING or i == "fast"]
 
 
 @pytest.mark.parametrize("name, impl", TRAINABLE)
-def test_gradcheck_input_and_parameters(name, impl):
+def test_gradcheck_input_and_parameters(name, impl, request):
+    if impl == "fast":
+        request.getfixturevalue("eager_kernels")  # the kernels' formulas, uncompiled (fast to check)
     module = actbench.activation(name, impl=impl, channels=3, seed=0).double()
     if name == "meta_acon":
         module.eval()  # BatchNorm with running statistics: a fixed function to differentiate
