@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .plan import Config
-from .workload import build_module, grad_inputs, torch_dtype
+from .workload import grad_inputs, torch_dtype
 
 PROBE_POINTS = 4096
 FINITE_PROBE_FLOAT32 = 1e4
