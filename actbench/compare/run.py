@@ -49,9 +49,9 @@ def _resolve_baseline(requested: str | None, default: str | None, present: list[
     from .micro import canonical_activation
 
     if requested is not None:
-        name = canonical_activation(requested, present)
+        name = canonical_activation(requested, present)  # an alias (swish1) names silu
         if name in present or not fits_other_kind:
-            return requested
+            return name
         warnings.append(f"baseline {requested} is not in the {kind} reports; there the baseline is "
                         f"{default if default in present else present[0]}")
     chosen = default if default in present else present[0]

@@ -168,3 +168,10 @@ def test_train_by_impl_keeps_points_and_colours(run_cli, tmp_path):
     document = json.loads(result.output[result.output.index("{"):result.output.rindex("}") + 1])
     labels = {r["activation"] for r in document["train"]["rows"]}
     assert labels == {"relu[native]", "mish[native]", "mish[fast]"}
+
+
+def test_baseline_by_alias_for_train_reports(run_cli, train_report):
+    result = run_cli("compare", str(train_report), "--baseline", "swish1", "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert {row["baseline"] for row in rows} == {"silu"}
