@@ -172,6 +172,12 @@ def _print_section(target, section) -> None:
     target.print()
 
 
+def _environments(comparison) -> list[tuple[str, dict]]:
+    """Per report file: the key facts its rows carry, then everything its sidecar recorded."""
+    return [(f.label, {**comparison.environments.get(f.label, {}), **f.environment})
+            for f in comparison.reports.files]
+
+
 @app.command()
 def report(
     reports: list[str] = _REPORTS,
@@ -201,6 +207,6 @@ def report(
         figures = []
         comparison.warnings.append(f"no figures: {error}")
     page = write_html_report(out, title="actbench report", sections=_sections(comparison),
-                             figures=figures, environments=list(comparison.environments.items()),
+                             figures=figures, environments=_environments(comparison),
                              warnings=comparison.warnings, command=_command_line())
     typer.echo(str(page))
