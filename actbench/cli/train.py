@@ -79,6 +79,11 @@ def train(
         summaries = summarise(run_rows(suite_run), suite_run.sweep_keys, suite.baseline)
         console.print(summary_table(summaries, suite_run.sweep_keys, suite.baseline))
         console.print(f"report: {suite_run.out} (epochs: {suite_run.epochs_out})")
+        import shlex
+
+        err.print(f"significance, intervals and figures: actbench compare "
+                  f"{shlex.quote(str(suite_run.out))} {shlex.quote(str(suite_run.epochs_out))} "
+                  "--plot reports/figures.png", highlight=False, markup=False, soft_wrap=True)
     from ..train.executor import run_rows
 
     bad = [row for row in run_rows(suite_run) if row.get("status") != "ok"]

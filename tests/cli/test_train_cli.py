@@ -56,6 +56,7 @@ def test_synthetic_suite_writes_runs_epochs_and_a_summary(run_cli, tmp_path):
     # the data are learnable: better than chance (25 %) after two epochs
     assert sum(float(r["final_test_acc"]) for r in runs) / 4 > 0.4
     assert "mean ± std" in result.output and "vs relu" in result.output
+    assert f"actbench compare {out} {tmp_path / 'r.epochs.csv'}" in " ".join(result.output.split())
     assert (tmp_path / "r.json").exists()
 
 
