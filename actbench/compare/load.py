@@ -41,7 +41,6 @@ class ReportFile:
     path: Path
     kind: str
     label: str  # short and unique among the files compared: what `--by file` shows
-    rows: int
     sidecar: dict | None = None
 
     @property
@@ -212,7 +211,7 @@ def load_reports(patterns: Iterable[str]) -> Reports:
         kind = detect_kind(path, frame)
         frame.insert(0, "file", label)
         frames[kind].append(frame)
-        files.append(ReportFile(path, kind, label, len(frame), _read_sidecar(path)))
+        files.append(ReportFile(path, kind, label, _read_sidecar(path)))
     merged = {kind: numeric(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
               for kind, parts in frames.items()}
     merged["micro_samples"] = _attach_samples(files, merged["micro"], merged["micro_samples"],

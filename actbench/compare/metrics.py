@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+
+import pandas as pd
 
 _HIGHER_IS_BETTER = re.compile(r"acc|_per_s$|gbps|roofline_frac")
 
@@ -16,3 +19,11 @@ def higher_is_better(metric: str) -> bool:
 def is_accuracy(metric: str) -> bool:
     """A fraction of correct predictions (final_test_acc, noise_0.5_acc): shown in %."""
     return bool(re.search(r"(^|_)acc($|_)", metric.lower()))
+
+
+def numeric_columns(frame: pd.DataFrame, exclude: Collection[str] = ()) -> list[str]:
+    """Columns a comparison can use as its metric: numeric, with at least one value, not excluded
+    (keys and settings) and not internal (a leading underscore)."""
+    return [c for c in frame.columns
+            if c not in exclude and not str(c).startswith("_")
+            and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()]

@@ -17,7 +17,7 @@ import pandas as pd
 from .. import stats
 from ..errors import ActbenchError, UnknownNameError
 from ..report.schema import MICRO_KEY
-from .metrics import higher_is_better
+from .metrics import higher_is_better, numeric_columns
 
 USABLE_STATUSES = ("ok", "noisy")  # noisy rows are measurements too, flagged
 TIME_METRICS = ("median_s", "mean_s", "min_s", "q1_s", "q3_s")
@@ -40,10 +40,11 @@ class MicroComparison:
         return self.metric in TIME_METRICS
 
 
+NOT_METRICS = frozenset({"schema_version", "numel", "threads", "samples", "calls_per_sample"})
+
+
 def numeric_metrics(frame: pd.DataFrame) -> list[str]:
-    skip = {"schema_version", "numel", "threads", "samples", "calls_per_sample"}
-    return [c for c in frame.columns
-            if c not in skip and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()]
+    return numeric_columns(frame, NOT_METRICS)
 
 
 MIN_SAMPLES_FOR_INTERVAL = 6  # below this a median's 95 % interval is the full range: no ratio interval

@@ -28,7 +28,7 @@ import pandas as pd
 from .. import stats
 from ..errors import ActbenchError
 from .load import NOISE_COLUMN, sweep_columns
-from .metrics import higher_is_better
+from .metrics import higher_is_better, numeric_columns
 
 TARGET_POWER = 0.8
 MAX_RUNS = 10_000  # runs_for_power searches up to here; beyond it the note says "more than"
@@ -117,10 +117,7 @@ def compare_train(frame: pd.DataFrame, *, metric: str = "final_test_acc", baseli
 
 def numeric_metrics(frame: pd.DataFrame) -> list[str]:
     """The columns a comparison can use: numeric, with at least one value, not a key or a setting."""
-    sweeps = set(sweep_columns(frame))
-    return [column for column in frame.columns
-            if column not in _NOT_METRICS and column not in sweeps and not column.startswith("_")
-            and pd.api.types.is_numeric_dtype(frame[column]) and frame[column].notna().any()]
+    return numeric_columns(frame, _NOT_METRICS | set(sweep_columns(frame)))
 
 
 def _check_request(frame: pd.DataFrame, metric: str, by: list[str], alpha: float,
