@@ -88,7 +88,7 @@ def gpu_info(nvml=None) -> list[dict[str, Any]]:
     nvml_ok = bool(_safe(lambda: nvml.available, False))
     if not count:  # e.g. a CPU-only torch on a GPU machine: NVML's view alone
         return [{"index": i, **info} for i, info in enumerate(_safe(nvml.gpus, []))] if nvml_ok else []
-    from .micro.cuda import nvml_index
+    from .nvml import nvml_index
 
     gpus: list[dict[str, Any]] = []
     for index in range(count):

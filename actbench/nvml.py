@@ -259,6 +259,22 @@ class Nvml:
         return _int_or_none(self._call("nvmlDeviceGetTotalEnergyConsumption", handle))
 
 
+def nvml_index(device: Any, nvml: Any, torch_module: Any = None) -> int | None:
+    """NVML's index of a CUDA device, matched by UUID; None where either side cannot tell.
+
+    The indices differ whenever CUDA_VISIBLE_DEVICES is set or CUDA orders devices fastest first
+    (its default) while NVML counts in PCI order, so `cuda:0` is not NVML's device 0 in general.
+    """
+    torch = torch_module
+    if torch is None:
+        import torch
+    try:
+        uuid = getattr(torch.cuda.get_device_properties(device), "uuid", None)
+    except Exception:
+        return None
+    return nvml.index_by_uuid(str(uuid)) if uuid is not None else None
+
+
 def _int_or_none(value: Any) -> int | None:
     return int(value) if value is not None else None
 

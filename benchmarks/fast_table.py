@@ -13,7 +13,7 @@ import argparse
 
 import pandas as pd
 
-from actbench.report.writer import read_rows
+from actbench.records.writer import read_rows
 
 PASSES = ("fwd", "fwdbwd")
 

@@ -7,6 +7,7 @@ stderr and exit code 2 (``--debug`` or ACTBENCH_DEBUG=1 shows the traceback inst
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 from typer.core import TyperGroup
@@ -14,7 +15,9 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import ActbenchError
 
+EXIT_FAILED = 1  # runs that did not finish ok, a gate that does not hold
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 class ActbenchGroup(TyperGroup):
@@ -47,6 +50,11 @@ def console(stderr: bool = False):
     if not rich_console.is_terminal and "COLUMNS" not in os.environ:
         rich_console = Console(stderr=stderr, width=160)
     return rich_console
+
+
+def invoked_command() -> str:
+    """The command line as the user typed it (recorded on the pages it produces)."""
+    return " ".join(["actbench", *sys.argv[1:]])
 
 
 def _version(value: bool) -> None:

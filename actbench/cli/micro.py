@@ -74,7 +74,7 @@ def micro(
         typer.echo(str(run.out))
         return
     from ..report.micro_tables import micro_tables
-    from ..report.writer import read_rows
+    from ..records.writer import read_rows
 
     for table in micro_tables(read_rows(run.out), plan.baseline_label):
         console.print(table)

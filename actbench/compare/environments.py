@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..report.schema import ENV_COLUMNS
+from ..records.schema import ENV_COLUMNS
 from .load import Reports
 
 # Sidecar facts that change timings or results as much as the row columns do.

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ActbenchError
-from ..report.schema import (ENV_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, SCHEMA_VERSION,
+from ..records.schema import (ENV_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, SCHEMA_VERSION,
                              TRAIN_EPOCH_RESULT, TRAIN_RUN_KEY, TRAIN_RUN_RESULT)
 
 KINDS = ("micro", "train", "train_epoch", "micro_samples")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import stats
 from ..errors import ActbenchError, UnknownNameError
-from ..report.schema import MICRO_KEY
+from ..records.schema import MICRO_KEY
 from .metrics import higher_is_better, numeric_columns
 
 USABLE_STATUSES = ("ok", "noisy")  # noisy rows are measurements too, flagged

@@ -49,20 +49,6 @@ def fits_in_l2(nbytes: int, l2: int | None) -> bool:
     return l2 is not None and nbytes <= l2
 
 
-def nvml_index(device: Any, nvml: Any, torch_module: Any = None) -> int | None:
-    """NVML's index of a CUDA device, matched by UUID; None where either side cannot tell.
-
-    The indices differ whenever CUDA_VISIBLE_DEVICES is set or CUDA orders devices fastest first
-    (its default) while NVML counts in PCI order, so `cuda:0` is not NVML's device 0 in general.
-    """
-    torch = torch_module if torch_module is not None else _import_torch()
-    try:
-        uuid = getattr(torch.cuda.get_device_properties(device), "uuid", None)
-    except Exception:
-        return None
-    return nvml.index_by_uuid(str(uuid)) if uuid is not None else None
-
-
 def _import_torch() -> Any:
     import torch
 

@@ -52,7 +52,7 @@ class Config:
 
     @property
     def key(self) -> tuple[str, ...]:
-        """Matches report.schema.MICRO_KEY; used to skip what a report already holds."""
+        """Matches records.schema.MICRO_KEY; used to skip what a report already holds."""
         return (self.activation.label, self.impl, self.device, self.dtype, self.shape_text, self.pass_)
 
     @property

@@ -20,8 +20,8 @@ import torch
 
 from ..devices import synchronize
 from ..errors import describe_error
-from ..report.schema import blank_row
-from ..report.writer import utc_now
+from ..records.clock import utc_now
+from ..records.rows import blank_row
 from ..stats import summarize
 from .accuracy import Accuracy, measure_accuracy
 from .memory import peak_bytes, saved_bytes
@@ -309,7 +309,7 @@ class Runner:
             self._nvml = Nvml()
         if not self._nvml.available:
             return None
-        from .cuda import nvml_index
+        from ..nvml import nvml_index
 
         return nvml_index(device, self._nvml)  # cuda:N is not NVML's N in general
 

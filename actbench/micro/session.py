@@ -14,10 +14,11 @@ from typing import Any
 import torch
 
 from .. import env
-from ..report.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
 from ..errors import ActbenchError
-from ..report.writer import (ReportWriter, check_header, check_writable, completed_keys,
-                             file_name_part, filter_rows, utc_stamp, write_sidecar)
+from ..records.paths import check_writable, default_report_path as report_path
+from ..records.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
+from ..records.writer import (ReportWriter, check_header, completed_keys, filter_rows,
+                              write_sidecar)
 from .plan import Config, Plan
 from .runner import Runner, Settings, keep_freed_memory
 
@@ -39,7 +40,7 @@ class MicroRun:
 
 def default_report_path(devices: list[str], folder: Path = Path("reports")) -> Path:
     device = "+".join(d.replace(":", "") for d in devices)
-    return folder / f"micro-{file_name_part(env.capture_host())}-{device}-{utc_stamp()}.csv"
+    return report_path("micro", env.capture_host(), device, folder=folder)
 
 
 def prepare(plan: Plan, settings: Settings, out: Path | None = None,

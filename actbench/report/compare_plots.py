@@ -24,7 +24,7 @@ from ..compare.metrics import is_accuracy
 from ..compare.micro import USABLE_STATUSES
 from ..errors import ActbenchError
 from .plots import activation_color, check_output_path
-from .writer import file_name_part
+from ..records.paths import file_name_part
 
 MICRO_METRICS = ("median_s", "gbps")
 EPOCH_METRICS = ("test_acc", "train_acc", "test_loss", "train_loss", "lr", "epoch_s",

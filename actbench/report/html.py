@@ -19,7 +19,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import ActbenchError
 from .compare_tables import Section
-from .writer import utc_now
+from ..records.clock import utc_now
 
 FIGURE_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -15,22 +15,19 @@ from typing import Any
 
 from .. import env
 from ..errors import ActbenchError, describe_error
-from ..report.schema import SCHEMA_VERSION, TRAIN_RUN_KEY, train_columns, train_epoch_columns
-from ..report.writer import (ReportWriter, check_header, check_writable, file_name_part,
-                             filter_rows, read_header, read_rows, utc_now, utc_stamp,
-                             write_sidecar)
-from .loop import EpochResult, RunResult, result_columns, noise_columns, train_run
+from ..records.paths import check_writable, default_report_path as report_path, epochs_path
+from ..records.rows import new_row
+from ..records.schema import TRAIN_RUN_KEY, noise_columns, train_columns, train_epoch_columns
+from ..records.writer import (ReportWriter, check_header, filter_rows, read_header, read_rows,
+                              write_sidecar)
+from .loop import EpochResult, RunResult, result_columns, train_run
 from .suite import RunSpec, Suite
 
 Event = Callable[..., None]
 
 
-def epochs_path(runs_path: Path) -> Path:
-    return runs_path.with_name(runs_path.stem + ".epochs.csv")
-
-
 def default_report_path(suite: Suite, folder: Path = Path("reports")) -> Path:
-    return folder / f"train-{file_name_part(suite.name)}-{utc_stamp()}.csv"
+    return report_path("train", suite.name, folder=folder)
 
 
 @dataclass
@@ -161,8 +158,8 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
             device = resolve_device(train_cfg["device"])
 
             def on_epoch(record: EpochResult, run=run, keys=keys) -> None:
-                epochs_writer.write({"kind": "train_epoch", "schema_version": SCHEMA_VERSION,
-                                     "timestamp_utc": utc_now(), **keys, **vars(record), **key_env})
+                epochs_writer.write(new_row("train_epoch", epoch_columns, keys, vars(record),
+                                            key_env))
                 emit("epoch", run, record)
 
             def on_batch(step: int, steps: int, run=run) -> None:
@@ -174,13 +171,13 @@ def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
                 result = RunResult(status="failed", message=describe_error(error))
             else:
                 result = train_run(run, splits, on_epoch, on_batch)
-            runs_writer.write({"kind": "train", "schema_version": SCHEMA_VERSION, "timestamp_utc": utc_now(),
-                               **keys, "dataset": run.config["data"]["name"],
-                               "model": run.config["model"]["name"],
-                               "optimizer": run.config["optim"]["name"],
-                               "epochs": train_cfg["epochs"], "batch_size": train_cfg["batch_size"],
-                               "device": str(device), "amp": train_cfg["amp"],
-                               **result_columns(result), **key_env})
+            runs_writer.write(new_row("train", run_columns, keys, result_columns(result), key_env,
+                                      dataset=run.config["data"]["name"],
+                                      model=run.config["model"]["name"],
+                                      optimizer=run.config["optim"]["name"],
+                                      epochs=train_cfg["epochs"],
+                                      batch_size=train_cfg["batch_size"], device=str(device),
+                                      amp=train_cfg["amp"]))
             suite_run.done_hashes.add(run.config_hash)
             suite_run.results.append((run, result))
             emit("run_done", run, result)

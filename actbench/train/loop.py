@@ -274,14 +274,6 @@ def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epo
 
 
 
-def noise_columns(levels: list[float]) -> list[str]:
-    """Column names for the noise evaluation: noise_<sigma>_acc / noise_<sigma>_loss."""
-    columns: list[str] = []
-    for sigma in levels:
-        columns += [f"noise_{sigma:g}_acc", f"noise_{sigma:g}_loss"]
-    return columns
-
-
 def result_columns(result: RunResult) -> dict[str, Any]:
     final, best = result.final, result.best
     columns: dict[str, Any] = {

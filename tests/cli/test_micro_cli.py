@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actbench.report.schema import MICRO_COLUMNS
+from actbench.records.schema import MICRO_COLUMNS
 
 TINY = ["--size", "256", "--max-time", "0.05", "--device", "cpu"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actbench.report.schema import train_columns, train_epoch_columns
+from actbench.records.schema import train_columns, train_epoch_columns
 
 SYNTHETIC = {
     "name": "tiny",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actbench.report.schema import (MICRO_COLUMNS, MICRO_SAMPLE_COLUMNS, blank_row, train_columns,
-                                    train_epoch_columns)
-from actbench.report.writer import ReportWriter
+from actbench.records.rows import blank_row
+from actbench.records.schema import (MICRO_COLUMNS, MICRO_SAMPLE_COLUMNS, train_columns,
+                                     train_epoch_columns)
+from actbench.records.writer import ReportWriter
 
 ENV = {"host": "box", "cpu": "Test CPU", "gpu": "n/a", "torch_version": "2.13.0+cpu",
        "actbench_version": "0.1.0"}

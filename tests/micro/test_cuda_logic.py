@@ -8,7 +8,7 @@ import types
 import pytest
 
 from actbench.errors import ActbenchError
-from actbench.nvml import Nvml
+from actbench.nvml import Nvml, nvml_index
 from actbench.micro.cuda import (
     FALLBACK_FLUSH_BYTES,
     MIB,
@@ -16,7 +16,6 @@ from actbench.micro.cuda import (
     fits_in_l2,
     l2_cache_bytes,
     l2_flush_bytes,
-    nvml_index,
 )
 from tests.micro.test_nvml import FakePynvml
 

@@ -7,7 +7,7 @@ from actbench.micro import runner as runner_module
 from actbench.micro.plan import make_plan
 from actbench.micro.runner import Runner, Settings
 from actbench.micro.stopping import StoppingRule, WarmupRule
-from actbench.report.schema import MICRO_COLUMNS
+from actbench.records.schema import MICRO_COLUMNS
 
 
 class FakeTimer:

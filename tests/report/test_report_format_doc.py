@@ -1,4 +1,4 @@
-"""docs/report-format.md and report/schema.py must name the same columns, so neither drifts.
+"""docs/report-format.md and records/schema.py must name the same columns, so neither drifts.
 
 Each column table in the doc is marked with `<!-- columns: KIND -->`; its first cells, in order,
 must be exactly the columns that kind's file has. The train tables document the per-suite columns
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from actbench.report.schema import (ENV_COLUMNS, MICRO_COLUMNS, MICRO_SAMPLE_COLUMNS,
+from actbench.records.schema import (ENV_COLUMNS, MICRO_COLUMNS, MICRO_SAMPLE_COLUMNS,
                                     train_columns, train_epoch_columns)
-from actbench.train.loop import noise_columns
+from actbench.records.schema import noise_columns
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "report-format.md"
 MARKER = re.compile(r"^<!--\s*columns:\s*(\w+)\s*-->\s*$")

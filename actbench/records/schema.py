@@ -34,14 +34,6 @@ MICRO_SAMPLE_COLUMNS = (*MICRO_KEY, "sample", "seconds_per_call", "calls")
 COLUMNS = {"micro": MICRO_COLUMNS}
 
 
-def blank_row(kind: str, columns: tuple[str, ...] | None = None) -> dict[str, object]:
-    """A row of `kind` with every column present and empty."""
-    row: dict[str, object] = dict.fromkeys(columns or COLUMNS[kind], "")
-    row["kind"] = kind
-    row["schema_version"] = SCHEMA_VERSION
-    return row
-
-
 # -- train reports: one row per run (kind "train") and per run and epoch (kind "train_epoch");
 # every sweep key is a column of its own (dotted name, e.g. "model.depth"), after the run keys.
 TRAIN_RUN_KEY = ("suite", "run_index", "config_hash", "activation", "impl", "seed")
@@ -57,11 +49,21 @@ TRAIN_EPOCH_RESULT = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc
                       "samples_per_s")
 
 
+def noise_columns(levels: list[float]) -> list[str]:
+    """Column names for the noise evaluation: noise_<sigma>_acc / noise_<sigma>_loss."""
+    columns: list[str] = []
+    for sigma in levels:
+        columns += [f"noise_{sigma:g}_acc", f"noise_{sigma:g}_loss"]
+    return columns
+
+
 def train_columns(sweep_keys: list[str], noise_columns: list[str]) -> tuple[str, ...]:
+    """A suite's runs file: run keys, its sweep keys, results, its noise levels, environment."""
     return ("kind", "schema_version", "timestamp_utc", *TRAIN_RUN_KEY, *sweep_keys,
             *TRAIN_RUN_RESULT, *noise_columns, *ENV_COLUMNS)
 
 
 def train_epoch_columns(sweep_keys: list[str]) -> tuple[str, ...]:
+    """A suite's epochs file: run keys, its sweep keys, one epoch's results, environment."""
     return ("kind", "schema_version", "timestamp_utc", *TRAIN_RUN_KEY, *sweep_keys,
             *TRAIN_EPOCH_RESULT, *ENV_COLUMNS)

@@ -11,55 +11,12 @@ import csv
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import ActbenchError
-
-
-def utc_stamp() -> str:
-    """A timestamp safe in file names: 20261123T193100Z."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def file_name_part(text: str) -> str:
-    """`text` made safe inside a file name (host and suite names in default report paths)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text))
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def sidecar_path(report: Path) -> Path:
-    return report.with_suffix(".json")
-
-
-def check_writable(path: Path) -> None:
-    """Fail before any measurement when the report cannot be written."""
-    path = Path(path)
-    if path.exists() and path.is_dir():
-        raise ActbenchError(f"output path {path} is a directory; expected a file name such as "
-                            f"{path / 'report.csv'}")
-    if path.suffix.lower() != ".csv":
-        raise ActbenchError(f"output path {path} must end in .csv")
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ActbenchError(f"cannot create the folder {parent} for {path.name}: "
-                            f"{error.strerror or error}") from None
-    existed = path.exists()
-    try:  # a real open: permission bits say little to root or on special file systems
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as error:
-        raise ActbenchError(f"cannot write {path}: {error.strerror or error}") from None
-    if not existed:
-        path.unlink(missing_ok=True)
+from .paths import sidecar_path
 
 
 def _cell(value: Any) -> Any:

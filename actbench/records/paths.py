@@ -1,0 +1,57 @@
+"""Where reports go: default names, sidecar and epoch-file names, and an up-front writability check."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import ActbenchError
+from .clock import utc_stamp
+
+REPORTS_FOLDER = Path("reports")
+
+
+def file_name_part(text: str) -> str:
+    """`text` made safe inside a file name (host and suite names in default report paths)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text))
+
+
+def default_report_path(kind: str, *parts: str, folder: Path = REPORTS_FOLDER) -> Path:
+    """reports/<kind>-<part>-...-<UTC stamp>.csv, each part made safe for a file name."""
+    words = [kind, *(file_name_part(part) for part in parts), utc_stamp()]
+    return Path(folder) / ("-".join(words) + ".csv")
+
+
+def sidecar_path(report: Path) -> Path:
+    """The JSON sidecar of a report: the same stem, .json."""
+    return Path(report).with_suffix(".json")
+
+
+def epochs_path(runs_path: Path) -> Path:
+    """A train report's per-epoch file: <stem>.epochs.csv beside the runs file."""
+    runs_path = Path(runs_path)
+    return runs_path.with_name(runs_path.stem + ".epochs.csv")
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any measurement when the report cannot be written."""
+    path = Path(path)
+    if path.exists() and path.is_dir():
+        raise ActbenchError(f"output path {path} is a directory; expected a file name such as "
+                            f"{path / 'report.csv'}")
+    if path.suffix.lower() != ".csv":
+        raise ActbenchError(f"output path {path} must end in .csv")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ActbenchError(f"cannot create the folder {parent} for {path.name}: "
+                            f"{error.strerror or error}") from None
+    existed = path.exists()
+    try:  # a real open: permission bits say little to root or on special file systems
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise ActbenchError(f"cannot write {path}: {error.strerror or error}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
