@@ -1,0 +1,119 @@
+"""The records layer: rows, paths, and the crash-safe writer that every report goes through."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from actbench.errors import ActbenchError
+from actbench.records.clock import utc_now, utc_stamp
+from actbench.records.paths import (check_writable, default_report_path, epochs_path,
+                                    file_name_part, sidecar_path)
+from actbench.records.rows import blank_row, new_row
+from actbench.records.schema import (MICRO_COLUMNS, SCHEMA_VERSION, noise_columns, train_columns,
+                                     train_epoch_columns)
+from actbench.records.writer import (ReportWriter, check_header, completed_keys, filter_rows,
+                                     read_header, read_rows, write_sidecar)
+
+
+def test_new_row_fills_kind_version_time_and_every_column():
+    row = new_row("micro", None, {"activation": "mish"}, impl="fast", median_s=1.5e-6)
+    assert list(row) == list(MICRO_COLUMNS)
+    assert row["kind"] == "micro" and row["schema_version"] == SCHEMA_VERSION
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", row["timestamp_utc"])
+    assert (row["activation"], row["impl"], row["median_s"]) == ("mish", "fast", 1.5e-6)
+    assert row["host"] == ""  # untouched columns stay empty, never missing
+
+
+def test_new_row_lays_later_parts_over_earlier_ones():
+    columns = train_epoch_columns([])
+    row = new_row("train_epoch", columns, {"epoch": 1, "lr": 0.1}, {"lr": 0.05}, epoch=2)
+    assert (row["epoch"], row["lr"]) == (2, 0.05)
+    assert row["kind"] == "train_epoch"
+
+
+def test_new_row_refuses_a_name_outside_the_columns():
+    with pytest.raises(KeyError, match="not_a_column"):
+        new_row("micro", None, not_a_column=1)
+
+
+def test_blank_row_has_no_timestamp():
+    assert blank_row("micro")["timestamp_utc"] == ""
+
+
+def test_train_columns_put_sweep_and_noise_where_the_format_says():
+    columns = train_columns(["model.depth"], noise_columns([0.5, 1.0]))
+    assert columns[:3] == ("kind", "schema_version", "timestamp_utc")
+    assert columns.index("model.depth") == columns.index("seed") + 1
+    assert columns[-7:-5] == ("noise_1_acc", "noise_1_loss")
+    assert noise_columns([0.25]) == ["noise_0.25_acc", "noise_0.25_loss"]
+
+
+def test_paths():
+    path = default_report_path("train", "my suite/v2", folder="out")
+    assert re.fullmatch(r"out/train-my-suite-v2-\d{8}T\d{6}Z\.csv", path.as_posix())
+    assert file_name_part("a b:c") == "a-b-c"
+    assert epochs_path(path).name.endswith(".epochs.csv")
+    assert epochs_path(path).parent == path.parent
+    assert sidecar_path(path).suffix == ".json"
+    assert re.fullmatch(r"\d{8}T\d{6}Z", utc_stamp())
+    assert utc_now().endswith("+00:00")
+
+
+def test_check_writable_refuses_folders_and_other_suffixes(tmp_path):
+    with pytest.raises(ActbenchError, match="is a directory"):
+        check_writable(tmp_path)
+    with pytest.raises(ActbenchError, match="must end in .csv"):
+        check_writable(tmp_path / "report.txt")
+    target = tmp_path / "new" / "report.csv"
+    check_writable(target)
+    assert target.parent.is_dir() and not target.exists()  # checked, nothing left behind
+
+
+def test_writer_appends_and_resumes_with_the_same_columns(tmp_path):
+    path = tmp_path / "r.csv"
+    with ReportWriter(path, ("a", "b")) as writer:
+        writer.write({"a": 1, "b": float("inf")})
+        assert read_rows(path) == [{"a": "1", "b": "inf"}]  # on disk as soon as write returns
+    with ReportWriter(path, ("a", "b")) as writer:
+        writer.write_many([{"a": True, "b": None}, {"a": float("nan"), "b": 2}])
+    assert read_rows(path) == [{"a": "1", "b": "inf"}, {"a": "true", "b": ""},
+                               {"a": "nan", "b": "2"}]
+    assert completed_keys(path, ("a",)) == {("1",), ("true",), ("nan",)}
+    with pytest.raises(ActbenchError, match="different columns"):
+        ReportWriter(path, ("a", "c"))
+    with pytest.raises(ActbenchError, match="different columns"):
+        check_header(path, ("b", "a"))
+
+
+def test_a_half_written_last_line_is_dropped_on_read_and_on_resume(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("a,b\n1,2\n3,")  # killed mid-row
+    assert read_rows(path) == [{"a": "1", "b": "2"}]
+    with ReportWriter(path, ("a", "b")) as writer:
+        writer.write({"a": 5, "b": 6})
+    assert path.read_text() == "a,b\n1,2\n5,6\n"
+
+
+def test_filter_rows_rewrites_atomically(tmp_path):
+    path = tmp_path / "r.csv"
+    with ReportWriter(path, ("a",)) as writer:
+        writer.write_many({"a": i} for i in range(4))
+    filter_rows(path, lambda row: int(row["a"]) % 2 == 0)
+    assert [row["a"] for row in read_rows(path)] == ["0", "2"]
+    assert read_header(path) == ["a"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_sidecar_keeps_earlier_invocations_when_resumed(tmp_path):
+    report = tmp_path / "r.csv"
+    write_sidecar(report, {"run": 1})
+    write_sidecar(report, {"run": 2}, resumed=True)
+    write_sidecar(report, {"run": 3}, resumed=True)
+    content = json.loads(sidecar_path(report).read_text())
+    assert content["run"] == 3
+    assert [item["run"] for item in content["earlier_invocations"]] == [1, 2]
+    write_sidecar(report, {"run": 4})  # a fresh report forgets them
+    assert json.loads(sidecar_path(report).read_text())["earlier_invocations"] == []
