@@ -1,7 +1,8 @@
 """Device names and synchronisation, shared by micro and train.
 
 `resolve_device` is the one place that turns a user's device name into a concrete one and says
-clearly why a device cannot be used (before any work starts).
+clearly why a device cannot be used (before any work starts); `device_kind` is the one place that
+reads a concrete name's kind (cpu, mps, cuda), so nothing else parses device names.
 """
 
 from __future__ import annotations
@@ -53,12 +54,22 @@ def _mps_available() -> bool:
         return False
 
 
-def synchronize(device: str) -> None:
+def device_kind(device: object) -> str:
+    """'cpu', 'mps' or 'cuda' for a concrete device name ('cuda:1') or a torch.device."""
+    name = str(device)
+    if name.startswith("cuda"):
+        return "cuda"
+    if name == "mps" or name.startswith("mps:"):
+        return "mps"
+    return "cpu"
+
+
+def synchronize(device: object) -> None:
     """Wait for the work queued on `device` (no-op on the CPU)."""
     import torch
 
-    name = str(device)
-    if name.startswith("cuda"):
-        torch.cuda.synchronize(name)
-    elif name == "mps":
+    kind = device_kind(device)
+    if kind == "cuda":
+        torch.cuda.synchronize(str(device))
+    elif kind == "mps":
         torch.mps.synchronize()

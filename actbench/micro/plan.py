@@ -56,6 +56,11 @@ class Config:
         return (self.activation.label, self.impl, self.device, self.dtype, self.shape_text, self.pass_)
 
     @property
+    def label(self) -> str:
+        """How progress names it: mish/native fwd 1048576."""
+        return f"{self.activation.label}/{self.impl} {self.pass_} {self.shape_text}"
+
+    @property
     def group(self) -> tuple[str, str, int]:
         """Configurations of one group share one input tensor and are measured interleaved."""
         return (self.device, self.dtype, self.numel)
@@ -128,57 +133,16 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     The `baseline` activation is added (its default implementation) when it is not among the
     activations, so every table can show ratios to it.
     """
-    labels = split_list(activations) or list(DEFAULT_ACTIVATIONS)
-    if "all" in [label.lower() for label in labels]:
-        from ..zoo.registry import names
-
-        labels = [label for label in labels if label.lower() != "all"] + names()
-    choices = [ActivationChoice(label, lookup(label)) for label in dict.fromkeys(labels)]
-    baseline_choice, baseline_label = None, None
-    if baseline:
-        baseline_spec = lookup(baseline)
-        # an alias names the same activation: `--act lrelu --baseline leaky_relu` measures it once
-        present = [c for c in choices if c.spec.name == baseline_spec.name]
-        baseline_label = present[0].label if present else baseline
-        if not present:
-            baseline_choice = ActivationChoice(baseline, baseline_spec)
-
-    impl_names = [name.lower() for name in split_list([impl] if impl else None)]
-    known_impls = sorted({name for choice in choices for name in choice.spec.implementations})
-    for name in impl_names:
-        if name != "all" and name not in known_impls:
-            raise UnknownNameError("implementation", name, known_impls)
-    impls_by_choice: list[tuple[ActivationChoice, list[str]]] = []
-    for choice in choices:
-        available = choice.spec.implementations
-        if "all" in impl_names:
-            selected = available
-        else:  # an implementation this activation lacks (memeff for relu): measure its default
-            selected = [name for name in impl_names if name in available] or [choice.spec.default_impl]
-        impls_by_choice.append((choice, selected))
+    choices = _activation_choices(activations)
+    baseline_choice, baseline_label = _baseline(baseline, choices)
+    impls_by_choice = _implementations(impl, choices)
     if baseline_choice is not None:
         impls_by_choice.append((baseline_choice, [baseline_choice.spec.default_impl]))
-
     device_names = list(dict.fromkeys(resolve_device(d) for d in (split_list(devices) or ["auto"])))
+    dtype_names = _checked("dtype", [d.lower() for d in split_list(dtypes)] or ["float32"], DTYPES)
+    tensors = _tensors(sizes, shapes)
+    pass_names = _checked("pass", [p.lower() for p in split_list(passes)] or list(PASSES), PASSES)
 
-    dtype_names = [d.lower() for d in split_list(dtypes)] or ["float32"]
-    for name in dtype_names:
-        if name not in DTYPES:
-            raise UnknownNameError("dtype", name, DTYPES)
-    dtype_names = list(dict.fromkeys(dtype_names))
-
-    size_values = [parse_size(s) for s in split_list(sizes)]
-    shape_values = [parse_shape(s) for s in (shapes or [])]
-    if not size_values and not shape_values:
-        size_values, shape_values = list(DEFAULT_SIZES), list(DEFAULT_SHAPES)
-
-    pass_names = [p.lower() for p in split_list(passes)] or list(PASSES)
-    for name in pass_names:
-        if name not in PASSES:
-            raise UnknownNameError("pass", name, PASSES)
-    pass_names = list(dict.fromkeys(pass_names))
-
-    tensors = [(size, None) for size in size_values] + [(None, shape) for shape in shape_values]
     plan = Plan(devices=device_names, baseline_label=baseline_label)
     for device in device_names:
         for dtype in dtype_names:
@@ -194,3 +158,61 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     unique = {config.key: config for config in reversed(plan.configs)}
     plan.configs = [config for config in plan.configs if unique.get(config.key) is config]
     return plan
+
+
+def _activation_choices(activations: list[str] | None) -> list[ActivationChoice]:
+    labels = split_list(activations) or list(DEFAULT_ACTIVATIONS)
+    if "all" in [label.lower() for label in labels]:
+        from ..zoo.registry import names
+
+        labels = [label for label in labels if label.lower() != "all"] + names()
+    return [ActivationChoice(label, lookup(label)) for label in dict.fromkeys(labels)]
+
+
+def _baseline(baseline: str | None, choices: list[ActivationChoice]
+              ) -> tuple[ActivationChoice | None, str | None]:
+    """The baseline to add (None when it is measured anyway) and its label in this plan."""
+    if not baseline:
+        return None, None
+    baseline_spec = lookup(baseline)
+    # an alias names the same activation: `--act lrelu --baseline leaky_relu` measures it once
+    present = [c for c in choices if c.spec.name == baseline_spec.name]
+    if present:
+        return None, present[0].label
+    return ActivationChoice(baseline, baseline_spec), baseline
+
+
+def _implementations(impl: str | None, choices: list[ActivationChoice]
+                     ) -> list[tuple[ActivationChoice, list[str]]]:
+    impl_names = [name.lower() for name in split_list([impl] if impl else None)]
+    known_impls = sorted({name for choice in choices for name in choice.spec.implementations})
+    for name in impl_names:
+        if name != "all" and name not in known_impls:
+            raise UnknownNameError("implementation", name, known_impls)
+    impls_by_choice: list[tuple[ActivationChoice, list[str]]] = []
+    for choice in choices:
+        available = choice.spec.implementations
+        if "all" in impl_names:
+            selected = available
+        else:  # an implementation this activation lacks (memeff for relu): measure its default
+            selected = [name for name in impl_names if name in available] or [choice.spec.default_impl]
+        impls_by_choice.append((choice, selected))
+    return impls_by_choice
+
+
+def _checked(what: str, names: list[str], known: tuple[str, ...]) -> list[str]:
+    """`names` without repeats, each one known (or UnknownNameError with the closest)."""
+    for name in names:
+        if name not in known:
+            raise UnknownNameError(what, name, known)
+    return list(dict.fromkeys(names))
+
+
+def _tensors(sizes: list[str] | None, shapes: list[str] | None
+             ) -> list[tuple[int | None, tuple[int, ...] | None]]:
+    """(flat size, None) per --size and (None, shape) per --shape; the defaults without either."""
+    size_values = [parse_size(s) for s in split_list(sizes)]
+    shape_values = [parse_shape(s) for s in (shapes or [])]
+    if not size_values and not shape_values:
+        size_values, shape_values = list(DEFAULT_SIZES), list(DEFAULT_SHAPES)
+    return [(size, None) for size in size_values] + [(None, shape) for shape in shape_values]
