@@ -253,18 +253,3 @@ def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
                      f"'{baseline}'")
     return MicroComparison(metric, by, baseline, higher_is_better(metric), group_keys, label_keys,
                            table, notes)
-def speedup_text(ratio: float, low: float, high: float, is_time: bool) -> str:
-    """'1.32x faster ± 0.03' for a time ratio value/baseline below one, 'x slower' above."""
-    if not math.isfinite(ratio) or ratio <= 0:
-        return ""
-    if not is_time:
-        return f"{ratio:.2f}x"
-    faster = ratio < 1
-    factor = 1 / ratio if faster else ratio
-    spread = ""
-    if math.isfinite(low) and math.isfinite(high) and low > 0:
-        bounds = (1 / high, 1 / low) if faster else (low, high)
-        spread = f" ± {max(abs(factor - bounds[0]), abs(bounds[1] - factor)):.2f}"
-    if abs(factor - 1) < 0.005:
-        return f"1.00x (same){spread}"
-    return f"{factor:.2f}x {'faster' if faster else 'slower'}{spread}"

@@ -30,6 +30,11 @@ class Comparison:
     environments: dict[str, dict[str, str]]
     warnings: list[str] = field(default_factory=list)
 
+    def file_environments(self) -> list[tuple[str, dict]]:
+        """Per report file: the key facts its rows carry, then everything its sidecar recorded."""
+        return [(f.label, {**self.environments.get(f.label, {}), **f.environment})
+                for f in self.reports.files]
+
 
 def _suite_baseline(reports: Reports) -> str | None:
     """The baseline the train reports' suites name, when they agree (from the sidecars)."""

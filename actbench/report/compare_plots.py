@@ -677,3 +677,13 @@ def write_figures(micro: pd.DataFrame | None, train: pd.DataFrame | None,
     if len(plans) == 1:
         return [plans[0][1](output)]
     return [draw(output.with_name(f"{output.stem}-{name}{output.suffix}")) for name, draw in plans]
+
+
+def comparison_figures(comparison, output: Path, *, dpi: float = 150) -> list[Path]:
+    """Every figure of a comparison (`write_figures`); the micro figure shows GB/s when that is
+    the compared metric, else time, the only two it can draw."""
+    reports = comparison.reports
+    micro = comparison.micro
+    micro_metric = "gbps" if micro is not None and micro.metric == "gbps" else "median_s"
+    return write_figures(reports.micro, reports.train, reports.epochs, comparison.train, output,
+                         micro_metric=micro_metric, noise=comparison.noise, dpi=dpi)

@@ -53,9 +53,24 @@ def format_value(value: float, metric: str) -> str:
 
 # -- micro ----------------------------------------------------------------------------------------
 
-def _ratio_text(row, comparison) -> str:
-    from ..compare.micro import speedup_text
+def speedup_text(ratio: float, low: float, high: float, is_time: bool) -> str:
+    """'1.32x faster ± 0.03' for a time ratio value/baseline below one, 'x slower' above."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        return ""
+    if not is_time:
+        return f"{ratio:.2f}x"
+    faster = ratio < 1
+    factor = 1 / ratio if faster else ratio
+    spread = ""
+    if math.isfinite(low) and math.isfinite(high) and low > 0:
+        bounds = (1 / high, 1 / low) if faster else (low, high)
+        spread = f" ± {max(abs(factor - bounds[0]), abs(bounds[1] - factor)):.2f}"
+    if abs(factor - 1) < 0.005:
+        return f"1.00x (same){spread}"
+    return f"{factor:.2f}x {'faster' if faster else 'slower'}{spread}"
 
+
+def _ratio_text(row, comparison) -> str:
     if row["is_baseline"]:
         return "baseline"
     if not _finite(row["ratio"]):
@@ -193,6 +208,18 @@ def train_sections(comparison, title: str | None = None) -> list[Section]:
              f"* p < {comparison.alpha:g}, ** p < {comparison.alpha / 5:g}, "
              f"*** p < {comparison.alpha / 50:g} after Holm's correction; ns: not significant"]
     return [Section(title, frame, notes, {(p, f"mean ± std{unit}") for p in best})]
+
+
+def comparison_sections(comparison) -> list[Section]:
+    """Every table of a comparison, in order: micro, train, then accuracy under input noise."""
+    sections = []
+    if comparison.micro is not None:
+        sections += micro_sections(comparison.micro)
+    if comparison.train is not None:
+        sections += train_sections(comparison.train)
+    if comparison.noise is not None:
+        sections += train_sections(comparison.noise, title="test accuracy under input noise")
+    return sections
 
 
 # -- renderers ------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from actbench.compare.load import load_reports
-from actbench.compare.micro import compare_micro, speedup_text
+from actbench.compare.micro import compare_micro
 from actbench.errors import ActbenchError
+from actbench.report.compare_tables import speedup_text
 
 from .factories import micro_row, write_micro, write_samples
 

@@ -1,0 +1,95 @@
+"""What `actbench compare` and `actbench report` produce, from options to output, in order.
+
+`compare_output` yields what to print one piece at a time, so that whatever was printed before a
+later step fails (a file that cannot be written, a figure that cannot be drawn) is already out:
+warnings first, then the tables or the export, then each gate's verdict, then the figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..compare.gates import GateResult
+from ..compare.run import Comparison, check_gates, compare_reports
+from ..errors import ActbenchError
+from .compare_plots import comparison_figures
+from .compare_tables import Section, comparison_sections
+from .export import EXPORTERS, output_format, write_export
+from .html import write_html_report
+from .plots import check_output_path
+
+
+@dataclass(frozen=True)
+class Message:
+    """One piece of output: a `line` for stderr, `text` for stdout as it is, or `sections` for
+    the terminal as Rich tables. `failed` marks the verdict of a gate that does not hold."""
+
+    line: str | None = None
+    text: str | None = None
+    sections: list[Section] | None = None
+    failed: bool = False
+
+
+def compare_output(patterns: Sequence[str], *, fmt: str | None = None, out: Path | None = None,
+                   plot: Path | None = None, gates: Sequence[str] = (), quiet: bool = False,
+                   **options) -> Iterator[Message]:
+    """Compare the reports (`options` are compare_reports' keywords), check the gates, and yield
+    the output. Every mistake in the options is raised before the first message."""
+    fmt = output_format(fmt, out)
+    if plot is not None:
+        check_output_path(plot)
+    comparison = compare_reports(patterns, **options)
+    results = check_gates(comparison, gates)
+    for warning in comparison.warnings:
+        yield Message(line=f"warning: {warning}")
+    yield from _tables(comparison, results, fmt, out, quiet)
+    for result in results:  # verdicts before figures: a plotting problem must not hide them
+        yield from _verdict(result)
+    if plot is not None:
+        for path in comparison_figures(comparison, plot):
+            yield Message(line=f"wrote {path}")
+
+
+def _tables(comparison: Comparison, results: list[GateResult], fmt: str, out: Path | None,
+            quiet: bool) -> Iterator[Message]:
+    """The terminal's Rich tables, or the export on stdout or in the file `out`."""
+    if out is None and quiet:
+        return
+    if out is None and fmt == "table":
+        yield Message(sections=comparison_sections(comparison))
+        return
+    text = EXPORTERS[fmt](comparison, results)
+    if out is None:
+        yield Message(text=text)
+        return
+    write_export(out, text)
+    yield Message(line=f"wrote {out}")
+
+
+def _verdict(result: GateResult) -> Iterator[Message]:
+    verdict = "passed" if result.passed else "FAILED"
+    yield Message(line=f"gate {verdict}: {result.gate.text} ({result.checked} checked)",
+                  failed=not result.passed)
+    for failure in result.failures:
+        yield Message(line=f"  {failure}")
+
+
+def write_report_page(patterns: Sequence[str], out: Path, *, command: str, **options) -> Path:
+    """Compare the reports (`options` as for compare_reports) and write out/index.html with the
+    tables, the figures and each report's environment; returns the page's path. A comparison
+    with nothing to draw still gets its page, with a warning in place of the figures."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ActbenchError(f"--out '{out}' is a file; expected a folder for index.html")
+    comparison = compare_reports(patterns, **options)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        figures = comparison_figures(comparison, out / "figure.png")
+    except ActbenchError as error:  # nothing to draw (every run failed): the page has the tables
+        figures = []
+        comparison.warnings.append(f"no figures: {error}")
+    return write_html_report(out, title="actbench report", sections=comparison_sections(comparison),
+                             figures=figures, environments=comparison.file_environments(),
+                             warnings=comparison.warnings, command=command)
