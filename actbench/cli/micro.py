@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import app, console as _console
-
-EXIT_INTERRUPTED = 130
+from . import EXIT_INTERRUPTED, app, console as _console
 
 
 @app.command()
@@ -48,23 +46,19 @@ def micro(
     `actbench micro --act mish,silu --device cuda --dtype float16,bfloat16`.
     The method is described in docs/methodology.md, the columns in docs/report-format.md.
     """
-    from ..micro.plan import make_plan
-    from ..micro.runner import Settings
-    from ..micro.session import execute, prepare
-    from ..micro.stopping import StoppingRule
+    from ..micro.session import MicroOptions, execute, open_run
+    from .progress import ProgressRenderer
 
-    plan = make_plan(act, impl=impl, devices=device, dtypes=dtype, sizes=size, shapes=shape,
-                     passes=pass_, baseline=baseline)
-    settings = Settings(stopping=StoppingRule(target_rsd=target_rsd, min_time=min_time,
-                                              max_time=max(max_time, min_time)),
-                        cold=cold, threads=threads, energy=energy)
-    run = prepare(plan, settings, out, samples)
+    run = open_run(MicroOptions(
+        activations=act, impl=impl, devices=device, dtypes=dtype, sizes=size, shapes=shape,
+        passes=pass_, baseline=baseline, target_rsd=target_rsd, min_time=min_time,
+        max_time=max_time, cold=cold, threads=threads, energy=energy, out=out, samples=samples))
     console = _console()
     err_console = _console(stderr=True)
     if run.skipped and not quiet:
         err_console.print(f"resuming {run.out}: {run.skipped} configuration(s) already measured")
     try:
-        with _progress(err_console, len(run.pending), quiet) as on_progress:
+        with ProgressRenderer(err_console, quiet) as on_progress:
             execute(run, on_progress)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
@@ -73,10 +67,10 @@ def micro(
     if quiet:
         typer.echo(str(run.out))
         return
-    from ..report.micro_tables import micro_tables
     from ..records.writer import read_rows
+    from ..report.micro_tables import micro_tables
 
-    for table in micro_tables(read_rows(run.out), plan.baseline_label):
+    for table in micro_tables(read_rows(run.out), run.plan.baseline_label):
         console.print(table)
     console.print(f"report: {run.out}")
 
@@ -100,37 +94,3 @@ def environment(
     for key, value in env.flatten(captured):
         table.add_row(key, value)
     _console().print(table)
-
-
-class _progress:
-    """A Rich progress bar with ETA on stderr (none when quiet or stderr is not a terminal)."""
-
-    def __init__(self, console, total: int, quiet: bool):
-        self.console, self.total = console, total
-        self.enabled = not quiet and console.is_terminal
-        self._progress = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda config, event: None
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
-
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                  MofNCompleteColumn(), TimeRemainingColumn(),
-                                  console=self.console, transient=True)
-        self._progress.start()
-        task = self._progress.add_task("measuring", total=self.total)
-
-        def on_progress(config, event: str) -> None:
-            if event == "start":
-                self._progress.update(task, description=f"{config.activation.label}/{config.impl} "
-                                      f"{config.pass_} {config.shape_text}")
-            elif event == "done":
-                self._progress.advance(task)
-
-        return on_progress
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.stop()

@@ -1,4 +1,5 @@
-"""Timing on CUDA devices: CUDA events around the calls, L2 flushing for cold timings, CUDA graphs.
+"""Timing on CUDA devices: CUDA events around the calls, L2 flushing for cold timings, CUDA graphs;
+and the CUDA allocator's peak-memory counter.
 
 Host clocks measure launch overhead as much as kernels, so GPU time comes from CUDA events recorded
 on the stream. A cold timing (the default) empties the L2 cache before every call, outside the
@@ -68,8 +69,13 @@ class CudaTimer:
       pair: no launch overhead at all, the kernels' own time. Where capture fails the timer falls
       back to ``events-hot`` and keeps the reason in `graph_error`.
 
-    Every sample synchronises once, at its end, never per call.
+    Every sample synchronises once, at its end, never per call. Samples hold many calls in
+    every mode (`one_call_per_sample` is False: a flush of the L2 costs microseconds, not the
+    CPU's tens of milliseconds); in graph mode `captures_graph` is True and each configuration
+    gets a timer of its own.
     """
+
+    one_call_per_sample = False
 
     def __init__(self, device: Any, cold: bool = True, use_graph: bool = False, torch_module: Any = None):
         if cold and use_graph:
@@ -84,6 +90,11 @@ class CudaTimer:
         self._flush_buffer: Any = None
         self._events: list[tuple[Any, Any]] = []
         self._graph: tuple[Callable[[], object], int, Any] | None = None  # fn, calls, graph
+
+    @property
+    def captures_graph(self) -> bool:
+        """Whether a CUDA graph is captured per timed function (decided at construction)."""
+        return self.use_graph
 
     @property
     def flush_bytes(self) -> int | None:
@@ -173,6 +184,19 @@ class CudaTimer:
             self.sync()
         except Exception:
             pass
+
+
+def cuda_peak_bytes(call: Callable[[], object], device: Any, torch_module: Any = None) -> int:
+    """Peak memory allocated during `call` above the level before it (CUDA's allocator counts)."""
+    torch = torch_module if torch_module is not None else _import_torch()
+    torch.cuda.synchronize(device)
+    baseline = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    result = call()
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) - baseline
+    del result
+    return int(peak)
 
 
 def _repeat(fn: Callable[[], object], calls: int) -> None:

@@ -5,7 +5,7 @@
 and is the number that decides how large a batch fits (naive Mish keeps 2x its input,
 a memory-efficient one 1x).
 
-`peak_bytes` needs an allocator that counts: CUDA's does (`max_memory_allocated`). PyTorch's CPU
+`peak_bytes` needs an allocator that counts: CUDA's does (`max_memory_allocated`, in cuda.py). PyTorch's CPU
 allocator keeps no statistics, RSS mixes in the C allocator's cache, and the profiler's memory
 events are incomplete, so on other devices peak_bytes is left empty (docs/methodology.md).
 """
@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from .device import device_for
 
 
 def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:
@@ -34,13 +36,4 @@ def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:
 
 def peak_bytes(call: Callable[[], object], device: str) -> int | None:
     """Peak memory allocated above the level before `call` (CUDA only; None elsewhere)."""
-    if not device.startswith("cuda"):
-        return None
-    torch.cuda.synchronize(device)
-    baseline = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    result = call()
-    torch.cuda.synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device) - baseline
-    del result
-    return int(peak)
+    return device_for(device).peak_bytes(call)

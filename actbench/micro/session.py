@@ -1,12 +1,14 @@
-"""One `actbench micro` run: plan, report files, resume, and the runner, wired together.
+"""One `actbench micro` run: options, plan, report files, resume, and the runner, wired together.
 
-The report is opened before the first measurement and every finished configuration is appended
-at once; pointing `out` at an existing report skips the configurations it already holds.
+`open_run(MicroOptions(...))` validates everything (plan, settings, output paths) before any
+measurement; `execute` measures what is pending. The report is opened before the first
+measurement and every finished configuration is appended at once; pointing `out` at an existing
+report skips the configurations it already holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,37 @@ import torch
 
 from .. import env
 from ..errors import ActbenchError
+from ..progress import OnProgress
 from ..records.paths import check_writable, default_report_path as report_path
 from ..records.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
 from ..records.writer import (ReportWriter, check_header, completed_keys, filter_rows,
                               write_sidecar)
-from .plan import Config, Plan
+from .device import device_for
+from .plan import Config, Plan, make_plan
 from .runner import Runner, Settings, keep_freed_memory
+from .stopping import StoppingRule
+
+
+@dataclass(frozen=True)
+class MicroOptions:
+    """What `actbench micro` was asked, as its options spell it (lists may hold comma lists)."""
+
+    activations: Sequence[str] | None = None
+    impl: str | None = None
+    devices: Sequence[str] | None = None
+    dtypes: Sequence[str] | None = None
+    sizes: Sequence[str] | None = None
+    shapes: Sequence[str] | None = None
+    passes: Sequence[str] | None = None
+    baseline: str | None = "relu"
+    target_rsd: float = 0.02
+    min_time: float = 0.0
+    max_time: float = 0.5
+    cold: bool | None = None  # None: the device's default
+    threads: int | None = None
+    energy: bool = True
+    out: Path | None = None
+    samples: Path | None = None
 
 
 @dataclass
@@ -43,6 +70,18 @@ def default_report_path(devices: list[str], folder: Path = Path("reports")) -> P
     return report_path("micro", env.capture_host(), device, folder=folder)
 
 
+def open_run(options: MicroOptions) -> MicroRun:
+    """Plan, settings and output paths from the options, every mistake raised before measuring."""
+    plan = make_plan(options.activations, impl=options.impl, devices=options.devices,
+                     dtypes=options.dtypes, sizes=options.sizes, shapes=options.shapes,
+                     passes=options.passes, baseline=options.baseline)
+    stopping = StoppingRule(target_rsd=options.target_rsd, min_time=options.min_time,
+                            max_time=max(options.max_time, options.min_time))
+    settings = Settings(stopping=stopping, cold=options.cold, threads=options.threads,
+                        energy=options.energy)
+    return prepare(plan, settings, options.out, options.samples)
+
+
 def prepare(plan: Plan, settings: Settings, out: Path | None = None,
             samples_out: Path | None = None) -> MicroRun:
     """Check the output paths (before any measurement) and work out what is left to do."""
@@ -60,12 +99,16 @@ def prepare(plan: Plan, settings: Settings, out: Path | None = None,
     return run
 
 
-def execute(run: MicroRun, on_progress: Callable[[Config | None, str], None] | None = None) -> None:
-    """Measure what is pending; rows reach the report (and `run.rows`) as each one finishes."""
+def execute(run: MicroRun, on_progress: OnProgress | None = None) -> None:
+    """Measure what is pending; rows reach the report (and `run.rows`) as each one finishes.
+
+    `on_progress` hears PlanStarted (the pending configurations), then ItemStarted and
+    ItemFinished (with the row's status) per configuration."""
     pending = run.pending
     if run.settings.threads:
         torch.set_num_threads(run.settings.threads)  # before the environment records it
-    allocator = keep_freed_memory() if any(c.device == "cpu" for c in pending) else "n/a"
+    on_cpu = any(device_for(c.device).kind == "cpu" for c in pending)
+    allocator = keep_freed_memory() if on_cpu else "n/a"
     environment = env.capture()
     with ReportWriter(run.out, MICRO_COLUMNS) as writer:  # checks an existing report's header
         write_sidecar(run.out, {"kind": "micro", "environment": environment,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .failures import Unsupported
 from .plan import Config
 
 INPUT_SEED = 20190823  # the Mish paper's arXiv date: any fixed seed would do
@@ -46,7 +47,7 @@ def make_input(numel: int, dtype: str, device: str, seed: int = INPUT_SEED) -> t
 def build_module(config: Config) -> nn.Module:
     spec = config.activation.spec
     if spec.channelwise and len(config.shape) < 2:
-        raise ValueError(f"{spec.name} is channel-wise and needs an (N, C, ...) shape; "
+        raise Unsupported(f"{spec.name} is channel-wise and needs an (N, C, ...) shape; "
                          f"{config.shape_text} cannot be laid out that way")
     channels = config.shape[1] if spec.channelwise else None
     module = spec.build(impl=config.impl, channels=channels, seed=0)

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from actbench.micro import runner as runner_module
+from actbench.micro.device import CpuDevice
 from actbench.micro.plan import make_plan
 from actbench.micro.runner import Runner, Settings
+from actbench.micro.workload import make_workload
 from actbench.micro.stopping import StoppingRule, WarmupRule
 from actbench.records.schema import MICRO_COLUMNS
 
@@ -14,6 +15,8 @@ class FakeTimer:
     """Every call 'takes' 1 ms; records the order in which callables were sampled."""
 
     mode = "fake"
+    one_call_per_sample = False
+    captures_graph = False
 
     def __init__(self):
         self.log = []
@@ -32,10 +35,13 @@ class Unsupported(torch.nn.Module):
 
 
 @pytest.fixture
-def fake_timer(monkeypatch):
-    timer = FakeTimer()
-    monkeypatch.setattr(runner_module, "_timer_for", lambda *args, **kwargs: timer)
-    return timer
+def fake_timer():
+    return FakeTimer()
+
+
+def timer_factory(timer):
+    """A timer factory (Runner's `timers`) that hands out `timer` for every group."""
+    return lambda device, cold, numel: timer
 
 
 def quick_settings(**kwargs):
@@ -43,15 +49,19 @@ def quick_settings(**kwargs):
                     warmup=WarmupRule(min_time=0.0, min_samples=1, max_time=0.0), **kwargs)
 
 
-def run(configs, settings=None):
+def run(configs, settings=None, timer=None, **dependencies):
+    """Rows of `configs`; `timer` (a fake) is used for every group where given."""
     rows = []
-    Runner(settings or quick_settings(), {"host": "testhost"}, rows.append).run(configs)
+    if timer is not None:
+        dependencies.setdefault("timers", timer_factory(timer))
+    Runner(settings or quick_settings(), {"host": "testhost"}, rows.append,
+           **dependencies).run(configs)
     return rows
 
 
 def test_rows_have_every_column_and_the_roofline_arithmetic(fake_timer):
     plan = make_plan(["relu"], devices=["cpu"], sizes=["1024"])
-    rows = run(plan.configs)
+    rows = run(plan.configs, timer=fake_timer)
     assert len(rows) == 3
     for row in rows:
         assert set(row) == set(MICRO_COLUMNS)
@@ -71,7 +81,7 @@ def test_rows_have_every_column_and_the_roofline_arithmetic(fake_timer):
 
 def test_configurations_of_a_group_are_interleaved(fake_timer):
     plan = make_plan(["relu,silu"], devices=["cpu"], sizes=["1024"], passes=["fwd"])
-    run(plan.configs)
+    run(plan.configs, timer=fake_timer)
     calls = [fn for fn in fake_timer.log]
     copy_fn = calls[0]
     activation_calls = [fn for fn in calls if fn is not copy_fn]
@@ -85,14 +95,14 @@ def test_configurations_of_a_group_are_interleaved(fake_timer):
 def test_a_failing_configuration_is_a_row_and_the_run_goes_on(fake_timer):
     plan = make_plan(["tests.micro.test_runner:Unsupported", "relu"], devices=["cpu"],
                      sizes=["64"], passes=["fwd"])
-    rows = run(plan.configs)
+    rows = run(plan.configs, timer=fake_timer)
     statuses = {row["activation"]: row["status"] for row in rows}
     assert statuses == {"tests.micro.test_runner:Unsupported": "unsupported", "relu": "ok"}
     failed = next(row for row in rows if row["status"] == "unsupported")
     assert "no kernel for this dtype" in failed["message"] and failed["median_s"] == ""
 
 
-def test_noisy_results_are_kept_and_flagged(monkeypatch):
+def test_noisy_results_are_kept_and_flagged():
     class Noisy(FakeTimer):
         values = [1e-3, 4e-3, 0.5e-3, 2e-3]
 
@@ -101,10 +111,10 @@ def test_noisy_results_are_kept_and_flagged(monkeypatch):
             return self.values[len(self.log) % 4]
 
     timer = Noisy()
-    monkeypatch.setattr(runner_module, "_timer_for", lambda *args, **kwargs: timer)
     settings = Settings(stopping=StoppingRule(min_samples=10, max_time=0.0),
                         warmup=WarmupRule(min_time=0.0, min_samples=1, max_time=0.0))
-    rows = run(make_plan(["relu"], devices=["cpu"], sizes=["64"], passes=["fwd"]).configs, settings)
+    rows = run(make_plan(["relu"], devices=["cpu"], sizes=["64"], passes=["fwd"]).configs, settings,
+               timer=timer)
     assert rows[0]["status"] == "noisy" and "noisy" in rows[0]["flags"]
     assert rows[0]["converged"] is False and rows[0]["median_s"] > 0
 
@@ -124,7 +134,7 @@ def test_real_timer_end_to_end_on_cpu():
     assert all(row["max_rel_err"] < 1e-5 and row["finite"] for row in rows)
 
 
-def test_a_failure_while_sampling_is_a_row_and_the_others_finish(monkeypatch):
+def test_a_failure_while_sampling_is_a_row_and_the_others_finish():
     class Failing(FakeTimer):
         def measure(self, fn, calls):
             self.log.append(fn)
@@ -133,25 +143,29 @@ def test_a_failure_while_sampling_is_a_row_and_the_others_finish(monkeypatch):
             return 1e-3
 
     timer = Failing()
-    original = runner_module.Runner._prepare
 
-    def prepare(self, config, flat_x, flat_g, t):
-        item = original(self, config, flat_x, flat_g, t)
+    def workloads(config, flat_x, flat_g):
+        workload = make_workload(config, flat_x, flat_g)
         if config.activation.label == "silu":
-            timer.victim = item.call
-        return item
+            timer.victim = workload.call
+        return workload
 
-    monkeypatch.setattr(runner_module, "_timer_for", lambda *args, **kwargs: timer)
-    monkeypatch.setattr(runner_module.Runner, "_prepare", prepare)
-    rows = run(make_plan(["relu,silu,gelu"], devices=["cpu"], sizes=["64"], passes=["fwd"]).configs)
+    rows = run(make_plan(["relu,silu,gelu"], devices=["cpu"], sizes=["64"], passes=["fwd"]).configs,
+               timer=timer, workloads=workloads)
     status = {row["activation"]: row["status"] for row in rows}
     assert status == {"relu": "ok", "silu": "oom", "gelu": "ok"}
 
 
-def test_groups_too_large_for_memory_are_measured_in_chunks(fake_timer, monkeypatch):
-    monkeypatch.setattr(runner_module, "_chunk_size", lambda *args: 1)
+class NoMemoryCpu(CpuDevice):
+    """The CPU with (almost) no free memory: one configuration per chunk."""
+
+    def free_bytes(self):
+        return 1
+
+
+def test_groups_too_large_for_memory_are_measured_in_chunks(fake_timer):
     plan = make_plan(["relu,silu,gelu"], devices=["cpu"], sizes=["64"], passes=["fwd", "bwd"])
-    rows = run(plan.configs)
+    rows = run(plan.configs, timer=fake_timer, devices=NoMemoryCpu)
     assert sorted((r["activation"], r["pass"]) for r in rows) == sorted(
         (c.activation.label, c.pass_) for c in plan.configs)
     assert all(r["status"] == "ok" for r in rows)
