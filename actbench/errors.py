@@ -1,4 +1,5 @@
-"""The one exception family for user mistakes; the CLI edge turns it into exit code 2."""
+"""actbench's exception and warning types: user mistakes (the CLI edge turns them into exit code 2)
+and the one warning category."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class UnknownNameError(ActbenchError):
 
 class ExpressionError(ActbenchError):
     """An activation expression that the safe parser refuses."""
+
+
+class ActbenchWarning(UserWarning):
+    """Something worked, but not the way the user asked (e.g. a compiler fell back)."""
 
 
 def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:

@@ -4,8 +4,9 @@ A ``torch.autograd.Function`` per activation saves only its input (and tiny para
 pure pointwise functions, ``forward(x, ...)`` and ``backward(x, grad, ...)``. Each is traced with
 symbolic sizes and compiled by inductor (vectorised C++ with OpenMP on CPU, Triton on CUDA) on first
 use, once per dtype, device and layout, and shared by every module in the process; inductor's own
-cache keeps the compiled code across processes. Where compilation fails the same formulas run
-uncompiled, after one ``ActbenchWarning``.
+cache keeps the compiled code across processes. Tracing and inductor are private torch APIs, reached
+only through :mod:`actbench.zoo.inductor`. Where compilation fails, or that module does not know
+this torch version, the same formulas run uncompiled, after one ``ActbenchWarning``.
 
 The formulas are simplified by hand to the fewest transcendental functions (one ``exp`` where the
 math allows; docs/activations.md derives them). Where an intermediate overflows, the tail is chosen
@@ -35,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from ..errors import ActbenchWarning
 from .functional import (GELU_TANH_CLAMP, GELU_TANH_COEF, QUICK_GELU_BETA, SQRT_2_OVER_PI, TANHEXP_CLAMP,
-                         TWO_OVER_SQRT_PI, ActbenchWarning, _opmath, channel_view)
+                         TWO_OVER_SQRT_PI, _opmath, channel_view, saving_only_input)
+from .inductor import compile_pointwise
 
 Tensor = torch.Tensor
 
@@ -136,197 +139,8 @@ def _tanh_nonnegative(w: Tensor) -> tuple[Tensor, Tensor]:
     return t, 4.0 * p * r * r
 
 
-# --------------------------------------------------------------------------- pointwise formulas
-# forward(x) -> y and backward(x, grad) -> grad * f'(x), in the input's dtype.
-
-
-def quick_gelu_forward(x: Tensor) -> Tensor:
-    xf = _opmath(x)
-    return (xf / (1.0 + torch.exp(-QUICK_GELU_BETA * xf))).to(x.dtype)
-
-
-def quick_gelu_backward(x: Tensor, grad: Tensor) -> Tensor:
-    xf, g = _in_opmath(x, grad)
-    z = QUICK_GELU_BETA * xf
-    s = 1.0 / (1.0 + torch.exp(-z))
-    return (g * _gate_slope(z, s)).to(x.dtype)
-
-
-def mish_forward(x: Tensor) -> Tensor:
-    """x tanh(softplus(x)) = x n / (n + 2) with e = exp(x), n = e (e + 2)."""
-    xf = _opmath(x)
-    e = torch.exp(xf)
-    n = e * (e + 2.0)
-    return torch.where(xf > MISH_LINEAR_FROM, xf, xf * (n / (n + 2.0))).to(x.dtype)
-
-
-def mish_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """f' = t + x sigmoid(x) (1 - t^2) = (n + 4 x e (e + 1) / (n + 2)) / (n + 2)."""
-    xf, g = _in_opmath(x, grad)
-    e = torch.exp(xf)
-    n = e * (e + 2.0)
-    r = 1.0 / (n + 2.0)
-    slope = r * (n + (xf * e) * (4.0 * (e + 1.0) * r))  # x meets e (0 in the far left) first
-    return torch.where(xf > MISH_LINEAR_FROM, g, g * slope).to(x.dtype)
-
-
-def gelu_tanh_forward(x: Tensor) -> Tensor:
-    """0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3)."""
-    xf = _opmath(x)
-    minus_2u = (-2.0 * SQRT_2_OVER_PI) * (xf + GELU_TANH_COEF * xf * xf * xf)
-    return (xf / (1.0 + torch.exp(minus_2u))).to(x.dtype)
-
-
-def gelu_tanh_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """f' = s + x s (1 - s) 2u', s = sigmoid(2u); beyond |x| = 10 it is 1 or 0 in float64."""
-    xf, g = _in_opmath(x, grad)
-    x2 = xf * xf
-    s = 1.0 / (1.0 + torch.exp((-2.0 * SQRT_2_OVER_PI) * (xf + GELU_TANH_COEF * x2 * xf)))
-    two_du = (2.0 * SQRT_2_OVER_PI) * (1.0 + 3.0 * GELU_TANH_COEF * x2)
-    slope = s * (1.0 + xf * (1.0 - s) * two_du)
-    tail = (xf > 0).to(xf.dtype)
-    return (g * torch.where(xf.abs() > GELU_TANH_CLAMP, tail, slope)).to(x.dtype)
-
-
-def tanhexp_forward(x: Tensor) -> Tensor:
-    xf = _opmath(x)
-    t, _ = _tanh_nonnegative(torch.exp(xf))
-    return torch.where(xf > TANHEXP_CLAMP, xf, xf * t).to(x.dtype)
-
-
-def tanhexp_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """f' = t + x e (1 - t^2), e = exp(x), t = tanh(e)."""
-    xf, g = _in_opmath(x, grad)
-    e = torch.exp(xf)
-    t, sech2 = _tanh_nonnegative(e)
-    return torch.where(xf > TANHEXP_CLAMP, g, g * (t + (xf * e) * sech2)).to(x.dtype)
-
-
-def _softplus(x: Tensor) -> tuple[Tensor, Tensor]:
-    """(softplus(x), a = exp(-|x|)): max(x, 0) + log1p(a), with one exp that never overflows."""
-    a = torch.exp(-x.abs())
-    return torch.clamp_min(x, 0.0) + _two_atanh(a / (2.0 + a)), a
-
-
-def serf_forward(x: Tensor) -> Tensor:
-    """x erf(softplus(x)); exact to x in the right tail (erf = 1), 0 in the left, no overflow."""
-    xf = _opmath(x)
-    sp, _ = _softplus(xf)
-    return (xf * _erf_nonnegative(sp, torch.exp(-sp * sp))).to(x.dtype)
-
-
-def serf_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """f' = erf(sp) + x sigmoid(x) (2 / sqrt pi) exp(-sp^2), sp = softplus(x),
-    sigmoid(x) = (1 or a) / (1 + a) for x >= 0 or < 0, a = exp(-|x|)."""
-    xf, g = _in_opmath(x, grad)
-    sp, a = _softplus(xf)
-    gaussian = torch.exp(-sp * sp)
-    sigmoid = torch.where(xf >= 0, 1.0, a) / (1.0 + a)
-    slope = _erf_nonnegative(sp, gaussian) + (xf * sigmoid) * (TWO_OVER_SQRT_PI * gaussian)
-    return (g * slope).to(x.dtype)
-
-
-def logish_forward(x: Tensor) -> Tensor:
-    """x log1p(s), s = sigmoid(x): log1p(s) = 2 atanh(u), u = s / (2 + s) = 1 / (3 + 2e), e = exp(-x)."""
-    xf = _opmath(x)
-    u = 1.0 / (3.0 + 2.0 * torch.exp(-xf))
-    return (xf * _two_atanh(u)).to(x.dtype)
-
-
-def logish_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """f' = log1p(s) + x s (1 - s) / (1 + s) = 2 atanh(u) + 4 x (e u) u / (1 - u^2), with
-    s (1 - s) / (1 + s) = e / ((1 + e)(2 + e)) and (1 + e)(2 + e) = (1 - u^2) / (4 u^2)."""
-    xf, g = _in_opmath(x, grad)
-    e = torch.exp(-xf)
-    u = 1.0 / (3.0 + 2.0 * e)
-    eu = torch.where(xf < LOGISH_HALF_BELOW, 0.5, e * u)  # e overflows to inf first (u = 0)
-    slope = _two_atanh(u) + 4.0 * ((xf * (u / (1.0 - u * u))) * eu)  # x meets u or eu (0) first
-    return (g * slope).to(x.dtype)
-
-
-def hard_mish_forward(x: Tensor) -> Tensor:
-    xf = _opmath(x)
-    return (xf * (torch.clamp(xf + 2.0, 0.0, 2.0) / 2.0)).to(x.dtype)
-
-
-def hard_mish_backward(x: Tensor, grad: Tensor) -> Tensor:
-    xf, g = _in_opmath(x, grad)
-    slope = torch.where(xf < -2.0, 0.0, torch.where(xf > 0.0, 1.0, xf + 1.0))
-    return (g * slope).to(x.dtype)
-
-
-# --------------------------------------------------------------------------- with parameters
-# (no tuple return annotations: the traced graph would carry them as strings, which inductor's
-# cache cannot key on)
-
-
-def swish_forward(x: Tensor, beta: Tensor) -> Tensor:
-    xf, bf = _in_opmath(x, beta)
-    return (xf / (1.0 + torch.exp(-bf * xf))).to(x.dtype)
-
-
-def swish_backward(x: Tensor, grad: Tensor, beta: Tensor):  # -> (grad_x, grad_beta)
-    """d/dx = s (1 + z (1 - s)), d/dbeta = x^2 s (1 - s), z = beta x; beta's sum in the same pass."""
-    xf, g, bf = _in_opmath(x, grad, beta)
-    z = bf * xf
-    s = 1.0 / (1.0 + torch.exp(-z))
-    grad_x = g * _gate_slope(z, s)
-    grad_beta = _sum_to(g * (xf * s) * (xf * (1.0 - s)), beta)
-    return grad_x.to(x.dtype), grad_beta.to(beta.dtype)
-
-
-def acon_forward(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
-    """(p1 - p2) x sigmoid(beta (p1 - p2) x) + p2 x."""
-    xf, p1f, p2f, bf = _in_opmath(x, p1, p2, beta)
-    dx = (p1f - p2f) * xf
-    return (dx / (1.0 + torch.exp(-bf * dx)) + p2f * xf).to(x.dtype)
-
-
-def acon_backward(x: Tensor, grad: Tensor, p1: Tensor, p2: Tensor, beta: Tensor, *, need_p1: bool,
-                  need_p2: bool, need_beta: bool):  # -> (grad_x, grad_p1, grad_p2, grad_beta)
-    """With d = p1 - p2, z = beta d x, s = sigmoid(z), a = s (1 + z (1 - s)):
-    d/dx = d a + p2, d/dp1 = x a, d/dp2 = x (1 - a), d/dbeta = (d x)^2 s (1 - s).
-    The parameters' sums over batch and positions are reduced in the same pass."""
-    xf, g, p1f, p2f, bf = _in_opmath(x, grad, p1, p2, beta)
-    d = p1f - p2f
-    dx = d * xf
-    z = bf * dx
-    s = 1.0 / (1.0 + torch.exp(-z))
-    a = _gate_slope(z, s)
-    grad_x = (g * (d * a + p2f)).to(x.dtype)
-    gx = g * xf
-    grad_p1 = _sum_to(gx * a, p1).to(p1.dtype) if need_p1 else None
-    grad_p2 = _sum_to(gx * (1.0 - a), p2).to(p2.dtype) if need_p2 else None
-    grad_beta = (_sum_to(g * (dx * s) * (dx * (1.0 - s)), beta).to(beta.dtype)
-                 if need_beta else None)
-    return grad_x, grad_p1, grad_p2, grad_beta
-
-
 # --------------------------------------------------------------------------- compiled kernels
-
-
-def compile_pointwise(fn: Callable[..., object], examples: list[Tensor]) -> Callable[..., object]:
-    """fn traced with symbolic sizes and compiled by inductor: one kernel for every size.
-
-    Calling inductor on the traced graph directly, without TorchDynamo in front of it, saves the
-    frame evaluation and guard checks torch.compile pays on every call (20-130 us on a 2-core CPU
-    at 2^10 to 2^20 elements, docs/performance.md). What those guards would check (dtype, device,
-    layout) is the kernel's cache key instead (`PointwiseKernel`).
-    """
-    from torch._inductor import compile as inductor_compile
-    from torch._inductor import config as inductor_config
-    from torch.fx.experimental.proxy_tensor import make_fx
-
-    graph = make_fx(fn, tracing_mode="symbolic")(*examples)
-    inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
-    options = {key: value for key, value in FUSE_ALL.items() if hasattr(inductor_config, key)}
-    return inductor_compile(graph, inputs, options=options)
-
-
-# Inductor writes an intermediate to memory when several reductions read it and it costs more than
-# 30 operations; ACON's backward then made three passes over its input. Recomputing it in one loop
-# that also sums the parameters' gradients measured 20 % faster.
-FUSE_ALL = {"realize_opcount_threshold": 10**6, "realize_reads_threshold": 10**6}
+# (inductor itself, a private torch API, is reached only through `inductor.compile_pointwise`)
 
 
 def _examples(tensors: tuple[Tensor, ...]) -> list[Tensor]:
@@ -516,29 +330,24 @@ def _run_elementwise(kernel: PointwiseKernel, x: Tensor, *more: Tensor) -> Tenso
     return canonical.restore(kernel(canonical.x, *(canonical.like_x(t) for t in more)))
 
 
-def _elementwise_fast(name: str, forward: Callable, backward: Callable) -> Callable[[Tensor], Tensor]:
-    """An autograd Function that saves only x and runs the compiled forward / backward kernels."""
+def compiled_kernels(name: str, forward: Callable[[Tensor], Tensor],
+                     backward: Callable[[Tensor, Tensor], Tensor]) -> tuple[staticmethod, staticmethod]:
+    """`forward` and `backward` of an autograd Function that saves only x and runs the compiled
+    forward / backward kernels of the two formulas."""
     forward_kernel = kernel(forward, f"{name} forward")
     backward_kernel = kernel(backward, f"{name} backward")
 
-    def function_forward(ctx, x):
+    def value(x):
         _check_floating(x, name)
-        ctx.save_for_backward(x)
         return _run_elementwise(forward_kernel, x)
 
-    @once_differentiable
-    def function_backward(ctx, grad):
-        (x,) = ctx.saved_tensors
+    def gradient(x, grad):
         return _run_elementwise(backward_kernel, x, grad)
 
-    class_name = f"_{name.title().replace('_', '')}Fast"
-    fn = type(class_name, (torch.autograd.Function,),
-              {"forward": staticmethod(function_forward), "backward": staticmethod(function_backward),
-               "__doc__": f"{name}: compiled forward and backward kernels, saves only x."})
-    globals()[class_name] = fn  # importable by name, so models holding it can be pickled
-    return fn.apply
+    return saving_only_input(value, gradient, differentiable_backward=False)
 
 
+# --------------------------------------------------------------------------- pointwise activations
 # Where PyTorch's own op already is one fused kernel each way that saves only x, it measured as fast
 # as a compiled kernel or faster (docs/performance.md), so `fast` is that op.
 silu_fast = F.silu
@@ -546,13 +355,229 @@ gelu_fast = F.gelu
 softplus_fast = F.softplus
 hardswish_fast = F.hardswish
 
-quick_gelu_fast = _elementwise_fast("quick_gelu", quick_gelu_forward, quick_gelu_backward)
-mish_fast = _elementwise_fast("mish", mish_forward, mish_backward)
-gelu_tanh_fast = _elementwise_fast("gelu_tanh", gelu_tanh_forward, gelu_tanh_backward)
-tanhexp_fast = _elementwise_fast("tanhexp", tanhexp_forward, tanhexp_backward)
-serf_fast = _elementwise_fast("serf", serf_forward, serf_backward)
-logish_fast = _elementwise_fast("logish", logish_forward, logish_backward)
-hard_mish_fast = _elementwise_fast("hard_mish", hard_mish_forward, hard_mish_backward)
+# The others: forward(x) -> y and backward(x, grad) -> grad * f'(x), in the input's dtype, and one
+# named autograd Function of the two, so models holding one pickle by reference.
+
+
+def quick_gelu_forward(x: Tensor) -> Tensor:
+    xf = _opmath(x)
+    return (xf / (1.0 + torch.exp(-QUICK_GELU_BETA * xf))).to(x.dtype)
+
+
+def quick_gelu_backward(x: Tensor, grad: Tensor) -> Tensor:
+    xf, g = _in_opmath(x, grad)
+    z = QUICK_GELU_BETA * xf
+    s = 1.0 / (1.0 + torch.exp(-z))
+    return (g * _gate_slope(z, s)).to(x.dtype)
+
+
+class _QuickGeluFast(torch.autograd.Function):
+    """quick_gelu: x sigmoid(1.702 x), one exp each way; saves only x."""
+    forward, backward = compiled_kernels("quick_gelu", quick_gelu_forward, quick_gelu_backward)
+
+
+quick_gelu_fast = _QuickGeluFast.apply
+
+
+def mish_forward(x: Tensor) -> Tensor:
+    """x tanh(softplus(x)) = x n / (n + 2) with e = exp(x), n = e (e + 2)."""
+    xf = _opmath(x)
+    e = torch.exp(xf)
+    n = e * (e + 2.0)
+    return torch.where(xf > MISH_LINEAR_FROM, xf, xf * (n / (n + 2.0))).to(x.dtype)
+
+
+def mish_backward(x: Tensor, grad: Tensor) -> Tensor:
+    """f' = t + x sigmoid(x) (1 - t^2) = (n + 4 x e (e + 1) / (n + 2)) / (n + 2)."""
+    xf, g = _in_opmath(x, grad)
+    e = torch.exp(xf)
+    n = e * (e + 2.0)
+    r = 1.0 / (n + 2.0)
+    slope = r * (n + (xf * e) * (4.0 * (e + 1.0) * r))  # x meets e (0 in the far left) first
+    return torch.where(xf > MISH_LINEAR_FROM, g, g * slope).to(x.dtype)
+
+
+class _MishFast(torch.autograd.Function):
+    """mish: one exp and one division each way, x itself beyond x = 20; saves only x."""
+    forward, backward = compiled_kernels("mish", mish_forward, mish_backward)
+
+
+mish_fast = _MishFast.apply
+
+
+def gelu_tanh_forward(x: Tensor) -> Tensor:
+    """0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    xf = _opmath(x)
+    minus_2u = (-2.0 * SQRT_2_OVER_PI) * (xf + GELU_TANH_COEF * xf * xf * xf)
+    return (xf / (1.0 + torch.exp(minus_2u))).to(x.dtype)
+
+
+def gelu_tanh_backward(x: Tensor, grad: Tensor) -> Tensor:
+    """f' = s + x s (1 - s) 2u', s = sigmoid(2u); beyond |x| = 10 it is 1 or 0 in float64."""
+    xf, g = _in_opmath(x, grad)
+    x2 = xf * xf
+    s = 1.0 / (1.0 + torch.exp((-2.0 * SQRT_2_OVER_PI) * (xf + GELU_TANH_COEF * x2 * xf)))
+    two_du = (2.0 * SQRT_2_OVER_PI) * (1.0 + 3.0 * GELU_TANH_COEF * x2)
+    slope = s * (1.0 + xf * (1.0 - s) * two_du)
+    tail = (xf > 0).to(xf.dtype)
+    return (g * torch.where(xf.abs() > GELU_TANH_CLAMP, tail, slope)).to(x.dtype)
+
+
+class _GeluTanhFast(torch.autograd.Function):
+    """gelu_tanh: one exp each way, the slope 0 or 1 beyond |x| = 10; saves only x."""
+    forward, backward = compiled_kernels("gelu_tanh", gelu_tanh_forward, gelu_tanh_backward)
+
+
+gelu_tanh_fast = _GeluTanhFast.apply
+
+
+def tanhexp_forward(x: Tensor) -> Tensor:
+    xf = _opmath(x)
+    t, _ = _tanh_nonnegative(torch.exp(xf))
+    return torch.where(xf > TANHEXP_CLAMP, xf, xf * t).to(x.dtype)
+
+
+def tanhexp_backward(x: Tensor, grad: Tensor) -> Tensor:
+    """f' = t + x e (1 - t^2), e = exp(x), t = tanh(e)."""
+    xf, g = _in_opmath(x, grad)
+    e = torch.exp(xf)
+    t, sech2 = _tanh_nonnegative(e)
+    return torch.where(xf > TANHEXP_CLAMP, g, g * (t + (xf * e) * sech2)).to(x.dtype)
+
+
+class _TanhexpFast(torch.autograd.Function):
+    """tanhexp: two exps each way, x itself beyond x = 3; saves only x."""
+    forward, backward = compiled_kernels("tanhexp", tanhexp_forward, tanhexp_backward)
+
+
+tanhexp_fast = _TanhexpFast.apply
+
+
+def _softplus(x: Tensor) -> tuple[Tensor, Tensor]:
+    """(softplus(x), a = exp(-|x|)): max(x, 0) + log1p(a), with one exp that never overflows."""
+    a = torch.exp(-x.abs())
+    return torch.clamp_min(x, 0.0) + _two_atanh(a / (2.0 + a)), a
+
+
+def serf_forward(x: Tensor) -> Tensor:
+    """x erf(softplus(x)); exact to x in the right tail (erf = 1), 0 in the left, no overflow."""
+    xf = _opmath(x)
+    sp, _ = _softplus(xf)
+    return (xf * _erf_nonnegative(sp, torch.exp(-sp * sp))).to(x.dtype)
+
+
+def serf_backward(x: Tensor, grad: Tensor) -> Tensor:
+    """f' = erf(sp) + x sigmoid(x) (2 / sqrt pi) exp(-sp^2), sp = softplus(x),
+    sigmoid(x) = (1 or a) / (1 + a) for x >= 0 or < 0, a = exp(-|x|)."""
+    xf, g = _in_opmath(x, grad)
+    sp, a = _softplus(xf)
+    gaussian = torch.exp(-sp * sp)
+    sigmoid = torch.where(xf >= 0, 1.0, a) / (1.0 + a)
+    slope = _erf_nonnegative(sp, gaussian) + (xf * sigmoid) * (TWO_OVER_SQRT_PI * gaussian)
+    return (g * slope).to(x.dtype)
+
+
+class _SerfFast(torch.autograd.Function):
+    """serf: two exps each way and no tail, since its exponentials never overflow into a
+    product; saves only x."""
+    forward, backward = compiled_kernels("serf", serf_forward, serf_backward)
+
+
+serf_fast = _SerfFast.apply
+
+
+def logish_forward(x: Tensor) -> Tensor:
+    """x log1p(s), s = sigmoid(x): log1p(s) = 2 atanh(u), u = s / (2 + s) = 1 / (3 + 2e), e = exp(-x)."""
+    xf = _opmath(x)
+    u = 1.0 / (3.0 + 2.0 * torch.exp(-xf))
+    return (xf * _two_atanh(u)).to(x.dtype)
+
+
+def logish_backward(x: Tensor, grad: Tensor) -> Tensor:
+    """f' = log1p(s) + x s (1 - s) / (1 + s) = 2 atanh(u) + 4 x (e u) u / (1 - u^2), with
+    s (1 - s) / (1 + s) = e / ((1 + e)(2 + e)) and (1 + e)(2 + e) = (1 - u^2) / (4 u^2)."""
+    xf, g = _in_opmath(x, grad)
+    e = torch.exp(-xf)
+    u = 1.0 / (3.0 + 2.0 * e)
+    eu = torch.where(xf < LOGISH_HALF_BELOW, 0.5, e * u)  # e overflows to inf first (u = 0)
+    slope = _two_atanh(u) + 4.0 * ((xf * (u / (1.0 - u * u))) * eu)  # x meets u or eu (0) first
+    return (g * slope).to(x.dtype)
+
+
+class _LogishFast(torch.autograd.Function):
+    """logish: one exp and one division each way, no log; saves only x."""
+    forward, backward = compiled_kernels("logish", logish_forward, logish_backward)
+
+
+logish_fast = _LogishFast.apply
+
+
+def hard_mish_forward(x: Tensor) -> Tensor:
+    xf = _opmath(x)
+    return (xf * (torch.clamp(xf + 2.0, 0.0, 2.0) / 2.0)).to(x.dtype)
+
+
+def hard_mish_backward(x: Tensor, grad: Tensor) -> Tensor:
+    xf, g = _in_opmath(x, grad)
+    slope = torch.where(xf < -2.0, 0.0, torch.where(xf > 0.0, 1.0, xf + 1.0))
+    return (g * slope).to(x.dtype)
+
+
+
+class _HardMishFast(torch.autograd.Function):
+    """hard_mish: piecewise, in one pass each way; saves only x."""
+    forward, backward = compiled_kernels("hard_mish", hard_mish_forward, hard_mish_backward)
+
+
+hard_mish_fast = _HardMishFast.apply
+
+
+# --------------------------------------------------------------------------- with parameters
+# (no tuple return annotations: the traced graph would carry them as strings, which inductor's
+# cache cannot key on)
+
+
+def swish_forward(x: Tensor, beta: Tensor) -> Tensor:
+    xf, bf = _in_opmath(x, beta)
+    return (xf / (1.0 + torch.exp(-bf * xf))).to(x.dtype)
+
+
+def swish_backward(x: Tensor, grad: Tensor, beta: Tensor):  # -> (grad_x, grad_beta)
+    """d/dx = s (1 + z (1 - s)), d/dbeta = x^2 s (1 - s), z = beta x; beta's sum in the same pass."""
+    xf, g, bf = _in_opmath(x, grad, beta)
+    z = bf * xf
+    s = 1.0 / (1.0 + torch.exp(-z))
+    grad_x = g * _gate_slope(z, s)
+    grad_beta = _sum_to(g * (xf * s) * (xf * (1.0 - s)), beta)
+    return grad_x.to(x.dtype), grad_beta.to(beta.dtype)
+
+
+def acon_forward(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
+    """(p1 - p2) x sigmoid(beta (p1 - p2) x) + p2 x."""
+    xf, p1f, p2f, bf = _in_opmath(x, p1, p2, beta)
+    dx = (p1f - p2f) * xf
+    return (dx / (1.0 + torch.exp(-bf * dx)) + p2f * xf).to(x.dtype)
+
+
+def acon_backward(x: Tensor, grad: Tensor, p1: Tensor, p2: Tensor, beta: Tensor, *, need_p1: bool,
+                  need_p2: bool, need_beta: bool):  # -> (grad_x, grad_p1, grad_p2, grad_beta)
+    """With d = p1 - p2, z = beta d x, s = sigmoid(z), a = s (1 + z (1 - s)):
+    d/dx = d a + p2, d/dp1 = x a, d/dp2 = x (1 - a), d/dbeta = (d x)^2 s (1 - s).
+    The parameters' sums over batch and positions are reduced in the same pass."""
+    xf, g, p1f, p2f, bf = _in_opmath(x, grad, p1, p2, beta)
+    d = p1f - p2f
+    dx = d * xf
+    z = bf * dx
+    s = 1.0 / (1.0 + torch.exp(-z))
+    a = _gate_slope(z, s)
+    grad_x = (g * (d * a + p2f)).to(x.dtype)
+    gx = g * xf
+    grad_p1 = _sum_to(gx * a, p1).to(p1.dtype) if need_p1 else None
+    grad_p2 = _sum_to(gx * (1.0 - a), p2).to(p2.dtype) if need_p2 else None
+    grad_beta = (_sum_to(g * (dx * s) * (dx * (1.0 - s)), beta).to(beta.dtype)
+                 if need_beta else None)
+    return grad_x, grad_p1, grad_p2, grad_beta
+
 
 _SWISH_FORWARD = kernel(swish_forward, "swish forward")
 _SWISH_BACKWARD = kernel(swish_backward, "swish backward")

@@ -23,6 +23,9 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from ..errors import ActbenchWarning
 
 Tensor = torch.Tensor
 
@@ -39,10 +42,6 @@ GELU_TANH_CLAMP = 10.0
 TANHEXP_CLAMP = 3.0
 # Below this, softplus(x) = log1p(exp(x)) underflows to 0 even in float64 (exp(-745) is 0).
 SOFTPLUS_FLOOR = -800.0
-
-
-class ActbenchWarning(UserWarning):
-    """Something worked, but not the way the user asked (e.g. a compiler fell back)."""
 
 
 # --------------------------------------------------------------------------- formulas (autograd)
@@ -196,25 +195,40 @@ def channel_view(p: Tensor, x: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- memory-efficient
+# One named autograd Function class per activation, so models holding one pickle by reference.
 
 
-def _pointwise_memeff(name: str, value: Callable, slope: Callable) -> Callable[[Tensor], Tensor]:
-    """An autograd Function that saves only x and recomputes slope(x) in backward."""
+def saving_only_input(value: Callable[[Tensor], Tensor], gradient: Callable[[Tensor, Tensor], Tensor],
+                      *, differentiable_backward: bool = True) -> tuple[staticmethod, staticmethod]:
+    """`forward` and `backward` of an autograd Function of one tensor that saves only that tensor.
+
+    value(x) -> y, gradient(x, grad) -> grad * f'(x). Autograd calls both as static methods, which
+    cannot see the class they belong to, so each Function class binds its own pair in its body.
+    """
 
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return value(_opmath(x)).to(x.dtype)
+        return value(x)
 
-    def backward(ctx, grad_out):
+    def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return (_opmath(grad_out) * slope(_opmath(x))).to(x.dtype)
+        return gradient(x, grad)
 
-    class_name = f"_{name.title().replace('_', '')}Memeff"
-    fn = type(class_name, (torch.autograd.Function,),
-              {"forward": staticmethod(forward), "backward": staticmethod(backward),
-               "__doc__": f"{name}: saves only x, recomputes the slope in backward."})
-    globals()[class_name] = fn  # importable by name, so models holding it can be pickled
-    return fn.apply
+    return staticmethod(forward), staticmethod(backward if differentiable_backward
+                                               else once_differentiable(backward))
+
+
+def recomputing(formula: Callable[[Tensor], Tensor],
+                slope: Callable[[Tensor], Tensor]) -> tuple[staticmethod, staticmethod]:
+    """`forward` and `backward` that save only x and recompute slope(x) in backward, in opmath."""
+
+    def value(x):
+        return formula(_opmath(x)).to(x.dtype)
+
+    def gradient(x, grad):
+        return (_opmath(grad) * slope(_opmath(x))).to(x.dtype)
+
+    return saving_only_input(value, gradient)
 
 
 def _mish_slope(x):
@@ -222,13 +236,37 @@ def _mish_slope(x):
     return t + x * (torch.sigmoid(x) * (1.0 - t * t))
 
 
+class _MishMemeff(torch.autograd.Function):
+    """mish: saves only x, recomputes the slope in backward."""
+    forward, backward = recomputing(mish_formula, _mish_slope)
+
+
+mish_memeff = _MishMemeff.apply
+
+
 def _silu_slope(x):
     s = torch.sigmoid(x)
     return s * (1.0 + x * (1.0 - s))
 
 
+class _SiluMemeff(torch.autograd.Function):
+    """silu: saves only x, recomputes the slope in backward."""
+    forward, backward = recomputing(silu_formula, _silu_slope)
+
+
+silu_memeff = _SiluMemeff.apply
+
+
 def _gelu_slope(x):
     return 0.5 * (1.0 + torch.erf(x * SQRT_HALF)) + x * (torch.exp(-0.5 * x * x) * INV_SQRT_2PI)
+
+
+class _GeluMemeff(torch.autograd.Function):
+    """gelu: saves only x, recomputes the slope in backward."""
+    forward, backward = recomputing(gelu_formula, _gelu_slope)
+
+
+gelu_memeff = _GeluMemeff.apply
 
 
 def _gelu_tanh_slope(x):
@@ -238,9 +276,25 @@ def _gelu_tanh_slope(x):
     return 0.5 * (1.0 + t) + x * (0.5 * (1.0 - t * t) * du)
 
 
+class _GeluTanhMemeff(torch.autograd.Function):
+    """gelu_tanh: saves only x, recomputes the slope in backward."""
+    forward, backward = recomputing(gelu_tanh_formula, _gelu_tanh_slope)
+
+
+gelu_tanh_memeff = _GeluTanhMemeff.apply
+
+
 def _quick_gelu_slope(x):
     s = torch.sigmoid(QUICK_GELU_BETA * x)
     return s + x * (QUICK_GELU_BETA * s * (1.0 - s))
+
+
+class _QuickGeluMemeff(torch.autograd.Function):
+    """quick_gelu: saves only x, recomputes the slope in backward."""
+    forward, backward = recomputing(quick_gelu_formula, _quick_gelu_slope)
+
+
+quick_gelu_memeff = _QuickGeluMemeff.apply
 
 
 def _tanhexp_slope(x):
@@ -249,9 +303,25 @@ def _tanhexp_slope(x):
     return t + x * (e * (1.0 - t * t))
 
 
+class _TanhexpMemeff(torch.autograd.Function):
+    """tanhexp: saves only x, recomputes the slope in backward."""
+    forward, backward = recomputing(tanhexp_formula, _tanhexp_slope)
+
+
+tanhexp_memeff = _TanhexpMemeff.apply
+
+
 def _serf_slope(x):
     sp = F.softplus(x)
     return torch.erf(sp) + x * (TWO_OVER_SQRT_PI * torch.exp(-sp * sp) * torch.sigmoid(x))
+
+
+class _SerfMemeff(torch.autograd.Function):
+    """serf: saves only x, recomputes the slope in backward."""
+    forward, backward = recomputing(serf_formula, _serf_slope)
+
+
+serf_memeff = _SerfMemeff.apply
 
 
 def _logish_slope(x):
@@ -259,14 +329,12 @@ def _logish_slope(x):
     return torch.log1p(s) + x * (s * (1.0 - s) / (1.0 + s))
 
 
-mish_memeff = _pointwise_memeff("mish", mish_formula, _mish_slope)
-silu_memeff = _pointwise_memeff("silu", silu_formula, _silu_slope)
-gelu_memeff = _pointwise_memeff("gelu", gelu_formula, _gelu_slope)
-gelu_tanh_memeff = _pointwise_memeff("gelu_tanh", gelu_tanh_formula, _gelu_tanh_slope)
-quick_gelu_memeff = _pointwise_memeff("quick_gelu", quick_gelu_formula, _quick_gelu_slope)
-tanhexp_memeff = _pointwise_memeff("tanhexp", tanhexp_formula, _tanhexp_slope)
-serf_memeff = _pointwise_memeff("serf", serf_formula, _serf_slope)
-logish_memeff = _pointwise_memeff("logish", logish_formula, _logish_slope)
+class _LogishMemeff(torch.autograd.Function):
+    """logish: saves only x, recomputes the slope in backward."""
+    forward, backward = recomputing(logish_formula, _logish_slope)
+
+
+logish_memeff = _LogishMemeff.apply
 
 
 def _reduce_to(param: Tensor, view: Tensor, local: Tensor) -> Tensor:

@@ -2,6 +2,8 @@
 
 import copy
 import io
+import pickle
+import sys
 
 import pytest
 import torch
@@ -49,3 +51,24 @@ def test_channel_mismatch_is_a_clear_error():
     module = actbench.activation("acon_c", channels=4)
     with pytest.raises(actbench.errors.ActbenchError, match=r"built for 4 channels.*\(2, 3\)"):
         module(torch.randn(2, 3))
+
+
+FUNCTION_CASES = [(name, impl) for name in actbench.activations()
+                  for impl in ("memeff", "fast") if impl in actbench.implementations(name)]
+
+
+@pytest.mark.parametrize("name, impl", FUNCTION_CASES)
+def test_autograd_functions_pickle_by_name(name, impl, eager_kernels):
+    """memeff and fast modules hold a named autograd Function, found again by its module and name."""
+    module = actbench.activation(name, impl=impl, channels=3, seed=1)
+    function = getattr(module.fn, "__self__", None)
+    if isinstance(function, type):  # an autograd Function's apply (not PyTorch's own op)
+        assert issubclass(function, torch.autograd.Function)
+        assert getattr(sys.modules[function.__module__], function.__qualname__) is function
+    for restored in (pickle.loads(pickle.dumps(module)), torch.load(_saved(module), weights_only=False)):
+        assert restored.fn == module.fn
+        x = torch.randn(4, 3, 5, requires_grad=True)
+        y, restored_y = module(x), restored(x)
+        torch.testing.assert_close(restored_y, y)
+        torch.testing.assert_close(torch.autograd.grad(restored_y.sum(), x)[0],
+                                   torch.autograd.grad(y.sum(), x)[0])

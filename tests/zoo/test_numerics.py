@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import actbench
+from actbench.errors import ActbenchWarning
 from actbench.zoo import functional
 from actbench.zoo.registry import lookup
 
@@ -182,7 +183,7 @@ def test_compiled_falls_back_with_one_warning(monkeypatch):
     monkeypatch.setattr(torch, "compile", broken_compile)
     wrapper = functional.LazilyCompiled(functional.mish_formula, "mish")
     x = torch.linspace(-3, 3, 7)
-    with pytest.warns(functional.ActbenchWarning, match="torch.compile is unavailable for mish"):
+    with pytest.warns(ActbenchWarning, match="torch.compile is unavailable for mish"):
         y = wrapper(x)
     torch.testing.assert_close(y, functional.mish_formula(x))
     with warnings.catch_warnings():

@@ -1,0 +1,68 @@
+"""The one place actbench touches torch's private APIs: `fast`'s tracing and inductor compilation.
+
+`make_fx` (torch.fx.experimental) and `torch._inductor` are not public: they may change in any
+release. They are used here only on the torch versions where they are known to behave as used;
+elsewhere, or where an import fails, `compile_pointwise` raises `InductorUnavailable` and its
+callers run the uncompiled formulas after one warning, as they do when a compiler is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import torch
+
+Tensor = torch.Tensor
+
+# make_fx(tracing_mode="symbolic") with placeholder meta["val"], and torch._inductor.compile(graph,
+# inputs, options=...) returning a callable of the inputs, behave as used here from torch 2.4 (the
+# oldest torch actbench supports) through 2.13; a new major release is not assumed to keep them.
+KNOWN_FROM = (2, 4)
+KNOWN_BEFORE = (3, 0)
+
+# Inductor writes an intermediate to memory when several reductions read it and it costs more than
+# 30 operations; ACON's backward then made three passes over its input. Recomputing it in one loop
+# that also sums the parameters' gradients measured 20 % faster.
+FUSE_ALL = {"realize_opcount_threshold": 10**6, "realize_reads_threshold": 10**6}
+
+
+class InductorUnavailable(RuntimeError):
+    """This torch's private compilation APIs are not known to work as `fast` uses them."""
+
+
+def torch_version(text: str) -> tuple[int, int] | None:
+    """(major, minor) of a version string such as '2.13.0+cpu' or '2.4.0a0+git1234'."""
+    match = re.match(r"(\d+)\.(\d+)", str(text))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def check_version(text: str) -> None:
+    """Raise `InductorUnavailable` unless torch `text` is within the known range."""
+    version = torch_version(text)
+    if version is None or not KNOWN_FROM <= version < KNOWN_BEFORE:
+        known = f"{KNOWN_FROM[0]}.{KNOWN_FROM[1]} to before {KNOWN_BEFORE[0]}.{KNOWN_BEFORE[1]}"
+        raise InductorUnavailable(f"torch {text} is outside the versions whose inductor API the "
+                                  f"fast kernels are known to work with ({known})")
+
+
+def compile_pointwise(fn: Callable[..., object], examples: list[Tensor]) -> Callable[..., object]:
+    """fn traced with symbolic sizes and compiled by inductor: one kernel for every size.
+
+    Calling inductor on the traced graph directly, without TorchDynamo in front of it, saves the
+    frame evaluation and guard checks torch.compile pays on every call (20-130 us on a 2-core CPU
+    at 2^10 to 2^20 elements, docs/performance.md). What those guards would check (dtype, device,
+    layout) is the caller's cache key instead (`fast.PointwiseKernel`).
+    """
+    check_version(torch.__version__)
+    try:
+        from torch._inductor import compile as inductor_compile
+        from torch._inductor import config as inductor_config
+        from torch.fx.experimental.proxy_tensor import make_fx
+    except ImportError as error:
+        raise InductorUnavailable(f"torch {torch.__version__} lacks an API the fast kernels use "
+                                  f"({error})") from error
+    graph = make_fx(fn, tracing_mode="symbolic")(*examples)
+    inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
+    options = {key: value for key, value in FUSE_ALL.items() if hasattr(inductor_config, key)}
+    return inductor_compile(graph, inputs, options=options)

@@ -1,0 +1,116 @@
+"""The private torch APIs behind `fast`: the version check, the fall-back, and that they stay in
+one module."""
+
+import ast
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import actbench
+from actbench.errors import ActbenchWarning
+from actbench.zoo import fast, inductor
+from actbench.zoo.inductor import InductorUnavailable
+
+PACKAGE = Path(actbench.__file__).parent
+PRIVATE_HOME = PACKAGE / "zoo" / "inductor.py"
+
+
+@pytest.mark.parametrize("text", ["2.4.0", "2.11.0+cu128", "2.13.0+cpu", "2.9.0a0+git1234abc",
+                                  "2.12.0.dev20260101"])
+def test_known_versions_pass_the_check(text):
+    inductor.check_version(text)
+
+
+@pytest.mark.parametrize("text", ["2.3.1", "1.13.1", "3.0.0", "nightly", ""])
+def test_versions_outside_the_known_range_are_refused(text):
+    with pytest.raises(InductorUnavailable, match="outside the versions"):
+        inductor.check_version(text)
+
+
+def test_version_strings_parse_to_major_and_minor():
+    assert inductor.torch_version("2.13.0+cpu") == (2, 13)
+    assert inductor.torch_version("2.4.0a0+gitabc") == (2, 4)
+    assert inductor.torch_version("garbage") is None
+
+
+def _fresh_mish_kernels(monkeypatch):
+    monkeypatch.setattr(fast, "_KERNELS", [])
+    return fast.kernel(fast.mish_forward, "mish forward"), fast.kernel(fast.mish_backward, "mish backward")
+
+
+@pytest.mark.parametrize("fake", ["2.3.1", "3.1.0"])
+def test_a_torch_outside_the_known_versions_runs_the_formulas_after_one_warning(monkeypatch, fake):
+    monkeypatch.setattr(torch, "__version__", fake)
+    forward, backward = _fresh_mish_kernels(monkeypatch)
+    x = torch.linspace(-30, 30, 61)
+    with pytest.warns(ActbenchWarning, match=f"torch {fake} is outside the versions"):
+        y = forward(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dy = backward(x, torch.ones_like(x))  # the same fall-back, no second warning
+    torch.testing.assert_close(y, F.mish(x))
+    xg = x.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(F.mish(xg), xg, torch.ones_like(x))
+    torch.testing.assert_close(dy, expected)
+    assert "InductorUnavailable" in forward.fallback_reason and backward.fallback_reason
+
+
+def test_a_missing_private_api_runs_the_formulas_after_one_warning(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch._inductor", None)  # importing it now fails
+    with pytest.raises(InductorUnavailable, match="lacks an API"):
+        inductor.compile_pointwise(fast.hard_mish_forward, [torch.ones(4)])
+    forward, _ = _fresh_mish_kernels(monkeypatch)
+    x = torch.linspace(-3, 3, 7)
+    with pytest.warns(ActbenchWarning, match="lacks an API"):
+        torch.testing.assert_close(forward(x), F.mish(x))
+
+
+def _private_torch_uses(tree: ast.AST) -> list[str]:
+    """torch._x / torch.fx.experimental in imports, attribute chains and import-path strings."""
+
+    def private(dotted: str) -> bool:
+        parts = dotted.split(".")
+        return parts[0] == "torch" and any(
+            (p.startswith("_") and not p.startswith("__")) or p == "experimental" for p in parts[1:])
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if private(alias.name)]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found += [f"{node.module}.{alias.name}" for alias in node.names
+                      if private(f"{node.module}.{alias.name}")]
+        elif isinstance(node, ast.Attribute):
+            parts, value = [node.attr], node.value
+            while isinstance(value, ast.Attribute):
+                parts.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name) and private(".".join([value.id, *reversed(parts)])):
+                found.append(".".join([value.id, *reversed(parts)]))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and private(node.value):
+            found.append(node.value)
+    return found
+
+
+def test_the_scan_finds_private_torch_uses():
+    source = ("import torch._dynamo\nfrom torch._inductor import config\nfrom torch import _C\n"
+              "torch._foo.bar()\nimportlib.import_module('torch.fx.experimental.proxy_tensor')\n"
+              "print(torch.__version__, torch.compile)\n")
+    assert sorted(_private_torch_uses(ast.parse(source))) == sorted([
+        "torch._dynamo", "torch._inductor.config", "torch._C", "torch._foo.bar", "torch._foo",
+        "torch.fx.experimental.proxy_tensor"])
+
+
+def test_only_the_inductor_module_uses_private_torch_apis():
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path != PRIVATE_HOME:
+            uses = _private_torch_uses(ast.parse(path.read_text(encoding="utf-8")))
+            if uses:
+                offenders[str(path.relative_to(PACKAGE))] = uses
+    assert offenders == {}
+    assert _private_torch_uses(ast.parse(PRIVATE_HOME.read_text(encoding="utf-8")))
