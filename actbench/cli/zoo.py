@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from . import app, console
 
 
 @app.command("list")
@@ -25,7 +25,7 @@ def list_activations(
     if markdown:
         typer.echo(zoo_markdown(selected))
     else:
-        _console().print(zoo_table(selected))
+        console().print(zoo_table(selected))
 
 
 @app.command()
@@ -43,7 +43,7 @@ def show(
     from ..zoo.registry import lookup
 
     spec = lookup(name)
-    _console().print(properties_table(spec, compute_properties(spec, impl)))
+    console().print(properties_table(spec, compute_properties(spec, impl)))
 
 
 @app.command()
@@ -63,9 +63,3 @@ def plot(
 
     written = plot_activation_curves(curves_for(names, xmin, xmax, impl), output)
     typer.echo(str(written))
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()

@@ -114,3 +114,18 @@ def test_module_entry_point_and_lazy_imports():
     probe = "import sys, actbench.cli; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert imported.stdout.split() == ["False", "False"]
+
+
+def test_piped_list_keeps_one_line_per_activation():
+    """Without COLUMNS a pipe gets the CLI's 160 columns, not Rich's 80: `actbench list | grep`
+    finds each activation with its implementations on its own line."""
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+
+    result = CliRunner().invoke(app, ["list"], env={"COLUMNS": None, "NO_COLOR": "1", "TERM": "dumb"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip()}
+    assert "native*, formula" in rows["identity"]
+    assert max(len(line) for line in result.output.splitlines()) <= 160
