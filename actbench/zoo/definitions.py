@@ -1,7 +1,7 @@
 """The activation zoo: every built-in activation, its formula, source and implementations.
 
-Importing this module fills the registry. Families: classic, ReLU family, exponential, Gaussian,
-self-gated, hard (piecewise) and ACON.
+`ZOO` holds their specs in zoo order; the registry adds them on its first lookup. Families: classic,
+ReLU family, exponential, Gaussian, self-gated, hard (piecewise) and ACON.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from . import fast
 from . import functional as fn
 from .modules import ACON, Elementwise, MetaACON, PReLU, Swish
-from .registry import ActivationSpec, TrainableParam, add
+from .spec import ActivationSpec, TrainableParam
+
+ZOO: list[ActivationSpec] = []
 
 
 def _elementwise(name: str, family: str, formula: str, source: str, *, formula_fn, native=None,
@@ -37,7 +39,7 @@ def _elementwise(name: str, family: str, formula: str, source: str, *, formula_f
                           options=defaults, aliases=aliases)
     default_route = routes[spec.default_impl]
     function = partial(default_route, **defaults) if defaults else default_route
-    add(replace(spec, function=function))
+    ZOO.append(replace(spec, function=function))
 
 
 def _trainable(name: str, family: str, formula: str, source: str, *, module, routes: dict,
@@ -52,10 +54,10 @@ def _trainable(name: str, family: str, formula: str, source: str, *, module, rou
             return module(name, impl, route, **module_kwargs, **opts)
         return build
 
-    add(ActivationSpec(name=name, family=family, formula=formula, source=source,
-                       builders={impl: builder_for(impl, route) for impl, route in routes.items()},
-                       options=options, trainable=trainable, channelwise=channelwise,
-                       pointwise=pointwise, aliases=aliases))
+    ZOO.append(ActivationSpec(name=name, family=family, formula=formula, source=source,
+                              builders={impl: builder_for(impl, route) for impl, route in routes.items()},
+                              options=options, trainable=trainable, channelwise=channelwise,
+                              pointwise=pointwise, aliases=aliases))
 
 
 CLASSIC, RELU, EXP, GAUSS, GATED, HARD, ACON_FAMILY = (

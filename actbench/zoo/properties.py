@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from ..errors import ActbenchError
-from .registry import ActivationSpec, TrainableParam, lookup
+from .registry import lookup
+from .spec import ActivationSpec, TrainableParam
 
 GRID_LIMIT = 20.0
 GRID_STEP = 1e-3
