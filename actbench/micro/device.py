@@ -5,11 +5,12 @@ synchronise, whether timings are cold by default, which timer to use, how much m
 whether memory peaks can be counted and whether the GPU-health columns (NVML clocks, throttling,
 energy, L2 fit) apply.
 
-| kind | timer (hot / cold)                          | cold default | peak_bytes | GPU health |
-|------|---------------------------------------------|--------------|------------|------------|
-| cpu  | wall clock / wall clock after a 256 MiB write | hot        | no         | no         |
-| mps  | wall clock with torch.mps.synchronize (both)  | hot        | no         | no         |
-| cuda | CUDA events or graphs / events after an L2 flush | cold    | yes        | yes        |
+- cpu: the wall clock; cold writes 256 MiB before each call (samples of one call); hot by
+  default; no peak_bytes (the allocator keeps no statistics), no GPU health.
+- mps: the wall clock with torch.mps.synchronize around each sample, hot and cold alike; hot by
+  default; no peak_bytes, no GPU health.
+- cuda: CUDA events (hot timings up to `graph_max_numel` elements replayed from a CUDA graph);
+  cold flushes the L2 before each call and is the default; peak_bytes and GPU health.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class MicroDevice:
     kind: ClassVar[str] = "cpu"
     cold_by_default: ClassVar[bool] = False
     gpu_health: ClassVar[bool] = False  # NVML clocks, throttling and energy; L2 fit; `throttled`
+    on_process_heap: ClassVar[bool] = True  # tensors come from the C allocator (keep_freed_memory)
 
     def synchronize(self) -> None:
         """Wait for the work queued on the device."""
@@ -66,6 +68,7 @@ class MpsDevice(MicroDevice):
     """Apple's GPU: the wall clock with a synchronisation around each sample; no cold mode."""
 
     kind: ClassVar[str] = "mps"
+    on_process_heap: ClassVar[bool] = False
 
     def synchronize(self) -> None:
         devices.synchronize(self.name)
@@ -81,6 +84,7 @@ class CudaDevice(MicroDevice):
     kind: ClassVar[str] = "cuda"
     cold_by_default: ClassVar[bool] = True
     gpu_health: ClassVar[bool] = True
+    on_process_heap: ClassVar[bool] = False
 
     def synchronize(self) -> None:
         import torch

@@ -107,8 +107,8 @@ def execute(run: MicroRun, on_progress: OnProgress | None = None) -> None:
     pending = run.pending
     if run.settings.threads:
         torch.set_num_threads(run.settings.threads)  # before the environment records it
-    on_cpu = any(device_for(c.device).kind == "cpu" for c in pending)
-    allocator = keep_freed_memory() if on_cpu else "n/a"
+    on_heap = any(device_for(c.device).on_process_heap for c in pending)
+    allocator = keep_freed_memory() if on_heap else "n/a"
     environment = env.capture()
     with ReportWriter(run.out, MICRO_COLUMNS) as writer:  # checks an existing report's header
         write_sidecar(run.out, {"kind": "micro", "environment": environment,

@@ -186,3 +186,105 @@ def test_table_ratios_are_to_the_baselines_native_implementation():
             {"activation": "mish", "impl": "native", "median_s": "0.003"}]
     assert baseline_median(rows, "relu") == 0.0003
     assert baseline_median(rows[:1] + rows[2:], "relu") == 0.012  # no native: the one measured
+
+
+# -- injected timers, fake clock, progress events ---------------------------------------------------
+
+class TickingClock:
+    """A deterministic clock: every reading is 2 ms after the previous one."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += 2e-3
+        return self.now
+
+
+def test_a_fake_clock_timer_gives_exact_rows():
+    from actbench.micro.timers import ColdWallClockTimer
+
+    flushes = []
+    made = []
+
+    def timers(device, cold, numel):
+        made.append((device, cold, numel))
+        return ColdWallClockTimer(flush=lambda: flushes.append(1), clock=TickingClock())
+
+    plan = make_plan(["relu,silu"], devices=["cpu"], sizes=["256"], passes=["fwd"])
+    rows = run(plan.configs, timers=timers)
+    assert made == [("cpu", False, 256)]  # one timer per group; the CPU is hot by default
+    assert sorted(row["activation"] for row in rows) == ["relu", "silu"]
+    for row in rows:
+        assert row["timer"] == "wallclock-cold" and row["calls_per_sample"] == 1
+        assert row["median_s"] == pytest.approx(2e-3) and row["min_s"] == pytest.approx(2e-3)
+        assert row["samples"] == 10 and row["status"] == "ok" and row["converged"]
+        assert row["roofline_frac"] == pytest.approx(1.0)  # the copy 'took' 2 ms too
+        assert row["kind"] == "micro" and row["timestamp_utc"]
+    assert flushes  # every call was flushed
+
+
+def test_settings_cold_reaches_the_timer_factory():
+    made = []
+
+    def timers(device, cold, numel):
+        made.append(cold)
+        return FakeTimer()
+
+    run(make_plan(["relu"], devices=["cpu"], sizes=["64"], passes=["fwd"]).configs,
+        quick_settings(cold=True), timers=timers)
+    assert made == [True]
+
+
+def test_a_timer_that_captures_graphs_is_made_per_configuration():
+    class GraphTimer(FakeTimer):
+        captures_graph = True
+
+    made = []
+
+    def timers(device, cold, numel):
+        made.append(numel)
+        return GraphTimer()
+
+    plan = make_plan(["relu,silu,gelu"], devices=["cpu"], sizes=["64"], passes=["fwd"])
+    rows = run(plan.configs, timers=timers)
+    assert len(made) == 1 + 3  # the group's (copy reference) and one per configuration
+    assert all(row["status"] == "ok" for row in rows)
+
+
+def test_progress_events_in_order(fake_timer):
+    from actbench.progress import ItemFinished, ItemStarted, PlanStarted
+
+    events = []
+    plan = make_plan(["tests.micro.test_runner:Unsupported", "relu"], devices=["cpu"],
+                     sizes=["64"], passes=["fwd", "bwd"])
+    Runner(quick_settings(), {}, lambda row: None, on_progress=events.append,
+           timers=timer_factory(fake_timer)).run(plan.configs)
+    assert events[0] == PlanStarted(total=4, unit="configurations")
+    labels = [config.label for config in plan.configs]
+    assert "relu/native fwd 64" in labels
+    started = [e.label for e in events if isinstance(e, ItemStarted)]
+    finished = {e.label: e.status for e in events if isinstance(e, ItemFinished)}
+    assert sorted(started) == sorted(labels) and len(events) == 1 + 2 * len(labels)
+    for label in labels:
+        start = events.index(ItemStarted(label))
+        end = events.index(ItemFinished(label, finished[label]))
+        assert start < end
+    assert finished["relu/native fwd 64"] == "ok"
+    assert finished["tests.micro.test_runner:Unsupported/custom fwd 64"] == "unsupported"
+    assert all(e.line == "" for e in events if isinstance(e, ItemFinished))  # no line per item
+
+
+def test_an_unlaid_size_is_an_unsupported_row(fake_timer):
+    rows = run(make_plan(["acon_c"], devices=["cpu"], sizes=["100"], passes=["fwd"]).configs,
+               timer=fake_timer)
+    assert rows[0]["status"] == "unsupported" and rows[0]["flags"] == "unsupported"
+    assert "cannot be laid out" in rows[0]["message"]
+
+
+def test_chunk_size():
+    from actbench.micro.runner import chunk_size
+
+    assert chunk_size(None, 1024, 4) == 10**9  # unknown free memory: no limit
+    assert chunk_size(1, 1024, 4) == 1  # at least one
+    assert chunk_size(4 * 4 * 1024 * 4 * 10, 1024, 4) == 10  # a quarter of free, 4 tensors each
