@@ -166,6 +166,21 @@ def _check_unique(frame: pd.DataFrame, group_keys: list[str], label_keys: list[s
             "with --where file=... or compare with --by file")
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one micro comparison matches and measures, shared by its steps."""
+
+    metric: str
+    by: str
+    baseline: str
+    column: str  # whose values are compared: the baseline is one of them
+    group_keys: list[str]
+    label_keys: list[str]
+    expected: list  # every compared value, where a group lacking one shows it as missing
+    samples: dict[tuple, np.ndarray]
+    confidence: float
+
+
 def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
                   metric: str = "median_s", by: str = "activation", baseline: str | None = None,
                   confidence: float = 0.95) -> MicroComparison:
@@ -176,6 +191,21 @@ def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
     """
     if frame.empty:
         raise ActbenchError("no micro rows to compare")
+    _check_options(frame, metric, by)
+    frame = frame.assign(**{by: frame[by].astype(str)}) if by not in ("activation", "file") else frame
+    plan = _plan(frame, samples, metric, by, baseline, confidence)
+    records, missing_baseline = [], 0
+    for _, group in frame.groupby(plan.group_keys, sort=False, dropna=False):
+        group_records, has_baseline = _compare_group(group, plan)
+        records += group_records
+        missing_baseline += not has_baseline
+    table = _in_order(pd.DataFrame.from_records(records), plan.group_keys)
+    return MicroComparison(metric, by, plan.baseline, higher_is_better(metric), plan.group_keys,
+                           plan.label_keys, table, _notes(table, missing_baseline, plan))
+
+
+def _check_options(frame: pd.DataFrame, metric: str, by: str) -> None:
+    """The metric must be a numeric column, `by` a column with values."""
     metrics = numeric_metrics(frame)
     if metric not in frame.columns or metric not in metrics:
         raise ActbenchError(f"metric '{metric}' is not a numeric column of the micro reports; "
@@ -187,7 +217,10 @@ def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
                             f"{known}")
     if by not in ("activation", "impl", "file") and not (frame[by].astype(str) != "").any():
         raise ActbenchError(f"--by '{by}': the column is blank in every micro row")
-    frame = frame.assign(**{by: frame[by].astype(str)}) if by not in ("activation", "file") else frame
+
+
+def _plan(frame: pd.DataFrame, samples: pd.DataFrame | None, metric: str, by: str,
+          baseline: str | None, confidence: float) -> _Plan:
     baseline = _choose_baseline(frame, by, baseline)
     group_keys, label_keys = _unit_keys(frame, by)
     _check_unique(frame, group_keys, label_keys, by)
@@ -195,61 +228,79 @@ def compare_micro(frame: pd.DataFrame, samples: pd.DataFrame | None = None, *,
     # where reports are what is compared, a configuration one of them lacks is shown as missing
     expected = list(dict.fromkeys(frame[column])) if "file" not in group_keys else []
     samples_by_key = _sample_index(samples if samples is not None else pd.DataFrame())
-    records, missing_baseline = [], 0
-    for _, group in frame.groupby(group_keys, sort=False, dropna=False):
-        usable = group[group["status"].isin(USABLE_STATUSES)]
-        candidates = usable[usable[column].astype(str) == baseline]
-        if candidates.empty:
-            missing_baseline += 1
-        for _, row in group.iterrows():
-            base = _baseline_for(row, candidates, by)
-            is_base = base is not None and row.name == base.name
-            ratio = low = high = math.nan
-            method = ""
-            if base is not None and row["status"] in USABLE_STATUSES:
-                ratio, low, high, method = _ratio_interval(row, base, metric, samples_by_key,
-                                                           confidence)
-            flags = {f for f in str(row.get("flags", "")).split(";") if f}
-            if base is not None and not is_base:
-                flags |= {f"baseline {f}" for f in str(base.get("flags", "")).split(";")
-                          if f and f not in flags}
-            records.append({
-                **{k: row[k] for k in group_keys}, **{k: row[k] for k in label_keys},
-                "shape": row["shape"], "numel": row["numel"], "status": row["status"],
-                "value": row[metric],
-                "value_low": row["ci_low_s"] if metric == "median_s" else math.nan,
-                "value_high": row["ci_high_s"] if metric == "median_s" else math.nan,
-                "ratio": ratio, "ratio_low": low, "ratio_high": high, "uncertainty": method,
-                "is_baseline": is_base, "has_baseline": base is not None,
-                "flags": ";".join(sorted(flags)),
-                "gbps": row.get("gbps", math.nan), "roofline_frac": row.get("roofline_frac", math.nan),
-                "saved_x_input": row.get("saved_x_input", math.nan),
-            })
-        if expected and not candidates.empty:
-            for absent in [v for v in expected if v not in set(group[column].astype(str))]:
-                first = group.iloc[0]
-                records.append({**{k: first[k] for k in group_keys}, column: absent,
-                                "shape": first["shape"], "numel": first["numel"],
-                                "status": "missing", "value": math.nan, "value_low": math.nan,
-                                "value_high": math.nan, "ratio": math.nan, "ratio_low": math.nan,
-                                "ratio_high": math.nan, "uncertainty": "", "is_baseline": False,
-                                "has_baseline": True, "flags": "", "gbps": math.nan,
-                                "roofline_frac": math.nan, "saved_x_input": math.nan})
-    table = pd.DataFrame.from_records(records)
-    # within a group: by size, the baseline first, then the rest in measurement order
+    return _Plan(metric, by, baseline, column, group_keys, label_keys, expected, samples_by_key,
+                 confidence)
+
+
+def _compare_group(group: pd.DataFrame, plan: _Plan) -> tuple[list[dict], bool]:
+    """Each row of one group against its baseline row, plus a row per expected value the group
+    lacks; and whether the group has a usable baseline row at all."""
+    usable = group[group["status"].isin(USABLE_STATUSES)]
+    candidates = usable[usable[plan.column].astype(str) == plan.baseline]
+    records = [_compared_row(row, _baseline_for(row, candidates, plan.by), plan)
+               for _, row in group.iterrows()]
+    if plan.expected and not candidates.empty:
+        present = set(group[plan.column].astype(str))
+        records += [_missing_row(group.iloc[0], value, plan)
+                    for value in plan.expected if value not in present]
+    return records, not candidates.empty
+
+
+def _compared_row(row: pd.Series, base: pd.Series | None, plan: _Plan) -> dict:
+    """A row's value and its ratio to `base` with the interval; the baseline's flags join its own."""
+    is_base = base is not None and row.name == base.name
+    ratio = low = high = math.nan
+    method = ""
+    if base is not None and row["status"] in USABLE_STATUSES:
+        ratio, low, high, method = _ratio_interval(row, base, plan.metric, plan.samples,
+                                                   plan.confidence)
+    flags = {f for f in str(row.get("flags", "")).split(";") if f}
+    if base is not None and not is_base:
+        flags |= {f"baseline {f}" for f in str(base.get("flags", "")).split(";")
+                  if f and f not in flags}
+    metric = plan.metric
+    return {
+        **{k: row[k] for k in plan.group_keys}, **{k: row[k] for k in plan.label_keys},
+        "shape": row["shape"], "numel": row["numel"], "status": row["status"],
+        "value": row[metric],
+        "value_low": row["ci_low_s"] if metric == "median_s" else math.nan,
+        "value_high": row["ci_high_s"] if metric == "median_s" else math.nan,
+        "ratio": ratio, "ratio_low": low, "ratio_high": high, "uncertainty": method,
+        "is_baseline": is_base, "has_baseline": base is not None,
+        "flags": ";".join(sorted(flags)),
+        "gbps": row.get("gbps", math.nan), "roofline_frac": row.get("roofline_frac", math.nan),
+        "saved_x_input": row.get("saved_x_input", math.nan),
+    }
+
+
+def _missing_row(first: pd.Series, absent: str, plan: _Plan) -> dict:
+    """A configuration the group's baseline has and `absent` lacks: no value, status missing."""
+    return {**{k: first[k] for k in plan.group_keys}, plan.column: absent,
+            "shape": first["shape"], "numel": first["numel"],
+            "status": "missing", "value": math.nan, "value_low": math.nan,
+            "value_high": math.nan, "ratio": math.nan, "ratio_low": math.nan,
+            "ratio_high": math.nan, "uncertainty": "", "is_baseline": False,
+            "has_baseline": True, "flags": "", "gbps": math.nan,
+            "roofline_frac": math.nan, "saved_x_input": math.nan}
+
+
+def _in_order(table: pd.DataFrame, group_keys: list[str]) -> pd.DataFrame:
+    """Within a group: by size, the baseline first, then the rest in measurement order."""
     order = table.assign(_base=~table["is_baseline"]).sort_values(
         [*[k for k in group_keys if k != "numel"], "numel", "_base"], kind="stable").index
-    table = table.loc[order].reset_index(drop=True)
+    return table.loc[order].reset_index(drop=True)
+
+
+def _notes(table: pd.DataFrame, missing_baseline: int, plan: _Plan) -> list[str]:
     notes = []
     if missing_baseline:
-        notes.append(f"{missing_baseline} group(s) have no usable {baseline} row: their ratios are "
-                     "blank")
+        notes.append(f"{missing_baseline} group(s) have no usable {plan.baseline} row: their ratios "
+                     "are blank")
     lost = table[table["has_baseline"] & ~table["status"].isin(USABLE_STATUSES)]
     if len(lost):
         notes.append(f"{len(lost)} configuration(s) measured in the baseline have no usable value "
                      f"here ({', '.join(sorted(set(lost['status'])))}); gates count them as failures")
-    if by == "file":
+    if plan.by == "file":
         notes.append("ratios are each configuration's value over the same configuration in "
-                     f"'{baseline}'")
-    return MicroComparison(metric, by, baseline, higher_is_better(metric), group_keys, label_keys,
-                           table, notes)
+                     f"'{plan.baseline}'")
+    return notes
