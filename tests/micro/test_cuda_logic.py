@@ -13,6 +13,7 @@ from actbench.micro.cuda import (
     FALLBACK_FLUSH_BYTES,
     MIB,
     CudaTimer,
+    cuda_peak_bytes,
     fits_in_l2,
     l2_cache_bytes,
     l2_flush_bytes,
@@ -316,6 +317,42 @@ def test_sync_synchronises_the_device():
     torch = FakeTorch()
     CudaTimer("cuda:0", torch_module=torch).sync()
     assert torch.log == [("sync",)]
+
+
+def test_what_the_runner_reads_of_a_cuda_timer():
+    torch = FakeTorch()
+    assert CudaTimer("cuda:0", cold=False, use_graph=True, torch_module=torch).captures_graph
+    assert not CudaTimer("cuda:0", cold=False, torch_module=torch).captures_graph
+    for cold in (True, False):  # samples of many calls in every mode, flushed or not
+        assert not CudaTimer("cuda:0", cold=cold, torch_module=torch).one_call_per_sample
+
+
+def test_graph_timer_still_counts_as_capturing_after_a_fallback():
+    # the runner gave it a configuration of its own; that stays right after capture fails
+    torch = FakeTorch(elapsed_ms=[1.0], capture_error=RuntimeError("capture failed"))
+    timer = CudaTimer("cuda:0", cold=False, use_graph=True, torch_module=torch)
+    timer.measure(torch.kernel, calls=2)
+    assert timer.mode == "events-hot" and timer.captures_graph
+
+
+def test_cuda_peak_bytes_is_above_the_level_before_the_call():
+    torch = FakeTorch()
+    state = {"allocated": 1000, "peak": 1000}
+
+    def call():
+        torch.log.append(("call",))
+        state["peak"] = state["allocated"] + 4096
+        return "output"
+
+    def reset(device):
+        torch.log.append(("reset",))
+        state["peak"] = state["allocated"]
+
+    torch.cuda.memory_allocated = lambda device: state["allocated"]
+    torch.cuda.max_memory_allocated = lambda device: state["peak"]
+    torch.cuda.reset_peak_memory_stats = reset
+    assert cuda_peak_bytes(call, "cuda:0", torch) == 4096
+    assert torch.log == [("sync",), ("reset",), ("call",), ("sync",)]
 
 
 # -- real torch -----------------------------------------------------------------------------------

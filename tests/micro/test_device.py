@@ -99,3 +99,24 @@ def test_cold_wall_clock_flushes_outside_each_timed_call():
     assert timer.measure(lambda: log.append(("call", clock.reads)), calls=3) == pytest.approx(0.5)
     # each flush comes before the clock starts; each call sits between two readings
     assert log == [("flush", 0), ("call", 1), ("flush", 2), ("call", 3), ("flush", 4), ("call", 5)]
+
+
+class SmallL2Cuda(CudaDevice):
+    """A CUDA device (no GPU needed: nothing here launches work) with a 1 MiB L2."""
+
+    def l2_cache_bytes(self):
+        return 2**20
+
+
+def test_gpu_health_columns_only_where_they_apply():
+    from actbench.micro.health import GpuHealth
+
+    health = GpuHealth(energy=False)
+    assert health.before(device_for("cpu")) is None
+    assert health.columns(device_for("cpu"), lambda: None, 64, None) == {"throttled": ""}
+    assert health.columns(device_for("mps"), lambda: None, 64, None) == {"throttled": ""}
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: NVML readings would follow")
+    row = health.columns(SmallL2Cuda("cuda:0"), lambda: None, 2**20, None)
+    assert row["fits_l2"] is True and row["throttled"] is False
+    assert health.columns(SmallL2Cuda("cuda:0"), lambda: None, 2**20 + 1, None)["fits_l2"] is False
