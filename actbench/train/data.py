@@ -3,6 +3,8 @@
 Interface (the suite validator and the run executor rely on it):
 
 - ``DATASET_OPTIONS[name]``: the `data:` keys each data set accepts, with their defaults.
+- ``input_shape(name, options)``, ``INPUT_SHAPES``, ``AUGMENTATIONS``: what a data set gives, for
+  the checks that a model and augmentation fit it.
 - ``check_available(name, root, download)``: raise ActbenchError saying where to put the files when a
   data set needs files that are not there (called by suite validation before anything runs).
 - ``load_dataset(name, *, root, download, seed, **options) -> DataSplits``.
@@ -42,7 +44,7 @@ import tarfile
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -62,6 +64,13 @@ DATASET_OPTIONS: dict[str, dict[str, object]] = {
     "synthetic": {"train_subset": None, "shape": [1, 8, 8], "classes": 10, "train_size": 512,
                   "test_size": 256},
 }
+
+# data set -> the shape of one input sample (synthetic: its `shape` option; see input_shape)
+INPUT_SHAPES: dict[str, tuple[int, ...]] = {
+    "cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28), "mnist1d": (1, 40)}
+# data set -> its standard training augmentation (`train.augment: true`; see batches)
+AUGMENTATIONS: dict[str, str] = {"cifar10": "cifar", "cifar100": "cifar"}
 
 DATA_ENV = "ACTBENCH_DATA"
 CIFAR_PADDING = 4  # pixels of zero padding around the image before the random crop
@@ -136,29 +145,41 @@ class _IdxFormat:
     std: float
 
 
+def _idx_format(title: str, torchvision_folder: str, mirrors: tuple[str, ...],
+                md5: tuple[str, str, str, str], mean: float, std: float) -> _IdxFormat:
+    """An IDX data set's facts; `md5` lists the four .gz files' digests in _IDX_FILES order."""
+    return _IdxFormat(title, torchvision_folder, mirrors,
+                      {f"{file}.gz": digest for file, digest in zip(_IDX_FILES, md5, strict=True)},
+                      mean, std)
+
+
 _IDX = {
-    "mnist": _IdxFormat(
-        title="MNIST", torchvision_folder="MNIST",
-        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                 "https://yann.lecun.com/exdb/mnist/"),
-        md5={"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-             "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
+    "mnist": _idx_format(
+        "MNIST", "MNIST",
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/"),
+        ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+         "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
         mean=0.1307, std=0.3081),
-    "fashion_mnist": _IdxFormat(
-        title="Fashion-MNIST", torchvision_folder="FashionMNIST",
-        mirrors=("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-                 "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
-        md5={"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-             "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-             "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
+    "fashion_mnist": _idx_format(
+        "Fashion-MNIST", "FashionMNIST",
+        ("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+        ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+         "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
         mean=0.2860, std=0.3530),
 }
 
 
 # --------------------------------------------------------------------------- public entry points
+
+
+def input_shape(name: str, options: Mapping[str, object]) -> tuple[object, ...] | None:
+    """The shape of one input sample of data set `name` with these `data:` options, without loading
+    it (None where not known: an unknown name, a synthetic `shape` that is not a list)."""
+    if name == "synthetic":
+        shape = options.get("shape")
+        return tuple(shape) if isinstance(shape, (list, tuple)) else None
+    return INPUT_SHAPES.get(name)
 
 
 def default_root(name: str) -> Path:
@@ -526,8 +547,8 @@ def _load_cifar(name: str, root: Path, download: bool) -> DataSplits:
     test_data, test_labels = _joined(parts, fmt.test_files)
     return DataSplits(train_x=_cifar_tensor(train_data, fmt), train_y=torch.from_numpy(train_labels),
                       test_x=_cifar_tensor(test_data, fmt), test_y=torch.from_numpy(test_labels),
-                      num_classes=fmt.num_classes, input_shape=(3, 32, 32), name=name,
-                      augment_kind="cifar")
+                      num_classes=fmt.num_classes, input_shape=INPUT_SHAPES[name], name=name,
+                      augment_kind=AUGMENTATIONS[name])
 
 
 # --------------------------------------------------------------------------- MNIST and Fashion-MNIST

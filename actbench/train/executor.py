@@ -8,22 +8,23 @@ re-run never duplicates them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import env
 from ..errors import ActbenchError, describe_error
+from ..progress import ItemAdvanced, ItemFinished, ItemStarted, OnProgress, PlanStarted, ignore
 from ..records.paths import check_writable, default_report_path as report_path, epochs_path
 from ..records.rows import new_row
 from ..records.schema import TRAIN_RUN_KEY, noise_columns, train_columns, train_epoch_columns
 from ..records.writer import (ReportWriter, check_header, filter_rows, read_header, read_rows,
                               write_sidecar)
+from .config import RunSpec
 from .loop import EpochResult, RunResult, result_columns, train_run
-from .suite import RunSpec, Suite
-
-Event = Callable[..., None]
+from .suite import Suite
 
 
 def default_report_path(suite: Suite, folder: Path = Path("reports")) -> Path:
@@ -56,9 +57,9 @@ def prepare(suite: Suite, out: Path | None = None, resume: bool = False) -> Suit
     out = Path(out) if out is not None else default_report_path(suite)
     check_writable(out)
     check_writable(epochs_path(out))
-    runs = suite.runs()
+    runs = suite.runs()  # resolves every device: one that is not there fails here
     sweep_keys = list(suite.sweep)
-    levels = sorted({float(s) for run in runs for s in run.config["eval"]["noise"]})
+    levels = sorted({float(s) for run in runs for s in run.config.eval.noise})
     done: set[str] = set()
     if out.exists() and out.stat().st_size > 0:
         expected = list(train_columns(sweep_keys, noise_columns(levels)))
@@ -69,7 +70,6 @@ def prepare(suite: Suite, out: Path | None = None, resume: bool = False) -> Suit
         # ok and diverged runs are done (a diverged run diverges again); failed ones run again
         done = {row["config_hash"] for row in read_rows(out) if row.get("status") in FINISHED}
     check_header(epochs_path(out), train_epoch_columns(sweep_keys))
-    _check_devices(runs)
     return SuiteRun(suite, out, runs, done, sweep_keys, noise_columns(levels))
 
 
@@ -78,14 +78,6 @@ FINISHED = ("ok", "diverged")
 # see the same data, and seeds vary initialisation, batch order and dropout only. 42 is
 # MNIST-1D's canonical seed (the data set its published results use).
 DATA_SEED = 42
-
-
-def _check_devices(runs: list[RunSpec]) -> None:
-    """'cuda' on a machine without CUDA is a mistake to report before anything runs."""
-    from ..devices import resolve_device
-
-    for name in sorted({run.config["train"]["device"] for run in runs}):
-        resolve_device(name)
 
 
 class _DataCache:
@@ -101,7 +93,7 @@ class _DataCache:
     def get(self, run: RunSpec, device):
         from . import data
 
-        config = dict(run.config["data"])
+        config = run.config.data.to_dict()
         key = json.dumps([config, str(device)], sort_keys=True, default=str)
         if key != self._key:
             self._key, self._splits, self._error = key, None, None  # free the previous one first
@@ -131,56 +123,90 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def execute(suite_run: SuiteRun, on_event: Event | None = None) -> None:
-    """Train every pending run; events: run_start(run), epoch(run, EpochResult),
-    batch(run, step, steps), run_done(run, RunResult)."""
-    from .loop import resolve_device
-
-    emit = on_event or (lambda *args: None)
+def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore) -> None:
+    """Train every pending run, each row written as soon as it exists; progress goes to
+    `on_progress` as the typed events of actbench.progress (one item per run, its batches as
+    steps, a finished line per run)."""
     environment = env.capture()
     key_env = env.key_columns(environment)
     write_sidecar(suite_run.out, {"kind": "train", "suite": suite_run.suite.resolved(),
                                   "environment": environment},
                   resumed=suite_run.out.exists() and suite_run.out.stat().st_size > 0)
     # rows of the runs about to run (failed earlier, or killed mid-way) go; other rows stay
-    pending = {run.config_hash for run in suite_run.pending}
-    filter_rows(suite_run.out, lambda row: row.get("config_hash") not in pending)
-    filter_rows(suite_run.epochs_out, lambda row: row.get("config_hash") not in pending)
+    pending = suite_run.pending
+    hashes = {run.config_hash for run in pending}
+    filter_rows(suite_run.out, lambda row: row.get("config_hash") not in hashes)
+    filter_rows(suite_run.epochs_out, lambda row: row.get("config_hash") not in hashes)
     run_columns = train_columns(suite_run.sweep_keys, suite_run.noise_columns)
     epoch_columns = train_epoch_columns(suite_run.sweep_keys)
     cache = _DataCache()
+    on_progress(PlanStarted(total=len(pending), unit="runs"))
     with ReportWriter(suite_run.out, run_columns) as runs_writer, \
             ReportWriter(suite_run.epochs_out, epoch_columns) as epochs_writer:
-        for run in suite_run.pending:
-            emit("run_start", run)
+        for run in pending:
+            label = f"{run.activation.label} seed {run.seed}"
+            on_progress(ItemStarted(label))
             keys = _run_key_columns(suite_run, run)
-            train_cfg = run.config["train"]
-            device = resolve_device(train_cfg["device"])
 
-            def on_epoch(record: EpochResult, run=run, keys=keys) -> None:
-                epochs_writer.write(new_row("train_epoch", epoch_columns, keys, vars(record),
-                                            key_env))
-                emit("epoch", run, record)
+            def on_epoch(record: EpochResult, keys=keys) -> None:
+                epochs_writer.write(new_row("train_epoch", epoch_columns, keys, vars(record), key_env))
 
-            def on_batch(step: int, steps: int, run=run) -> None:
-                emit("batch", run, step, steps)
+            def on_batch(epoch: int, step: int, steps: int, label=label, epochs=run.config.train.epochs):
+                on_progress(ItemAdvanced(f"{label} epoch {epoch}", (epoch - 1) * steps + step,
+                                         epochs * steps))
 
-            try:
-                splits = cache.get(run, device)
-            except Exception as error:  # noqa: BLE001 - recorded as a failed run
-                result = RunResult(status="failed", message=describe_error(error))
-            else:
-                result = train_run(run, splits, on_epoch, on_batch)
+            result = _train_one(run, cache, on_epoch, on_batch)
             runs_writer.write(new_row("train", run_columns, keys, result_columns(result), key_env,
-                                      dataset=run.config["data"]["name"],
-                                      model=run.config["model"]["name"],
-                                      optimizer=run.config["optim"]["name"],
-                                      epochs=train_cfg["epochs"],
-                                      batch_size=train_cfg["batch_size"], device=str(device),
-                                      amp=train_cfg["amp"]))
+                                      **_run_facts(run)))
             suite_run.done_hashes.add(run.config_hash)
             suite_run.results.append((run, result))
-            emit("run_done", run, result)
+            on_progress(ItemFinished(label, result.status, run_line(run, len(suite_run.runs), result)))
+
+
+def _train_one(run: RunSpec, cache: _DataCache, on_epoch, on_batch) -> RunResult:
+    """One run's result; a data set that does not load fails the run, not the suite."""
+    import torch
+
+    try:
+        splits = cache.get(run, torch.device(run.device))
+    except Exception as error:  # noqa: BLE001 - recorded as a failed run
+        return RunResult(status="failed", message=describe_error(error))
+    return train_run(run, splits, on_epoch, on_batch)
+
+
+def _run_facts(run: RunSpec) -> dict[str, Any]:
+    """The run row's columns that describe the set-up (beside the key columns and results)."""
+    cfg = run.config
+    return {"dataset": cfg.data.name, "model": cfg.model.name, "optimizer": cfg.optim.name,
+            "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "device": run.device,
+            "amp": cfg.train.amp}
+
+
+def run_line(run: RunSpec, total: int, result: RunResult) -> str:
+    """The line a person reads about a finished run."""
+    final = result.final
+    acc = f"{100 * final.test_acc:.2f} %" if final else "—"
+    sweep = " ".join(f"{k}={v}" for k, v in run.sweep.items())
+    line = (f"run {run.index + 1}/{total} {run.activation.label} seed {run.seed} {sweep} "
+            f"{result.status}: test acc {acc}, {result.total_s:.1f} s")
+    if result.message:
+        line += f" ({result.message[:80]})"
+    return line
+
+
+def resume_command(suite_path: str, overrides: Iterable[str] | None, seeds: str | None,
+                   activations: Iterable[str] | None, device: str | None, out: Path) -> str:
+    """The command that resumes a run: the same suite and flags, --resume on its report."""
+    words = ["actbench", "train", suite_path]
+    for item in overrides or []:
+        words += ["--set", item]
+    if seeds:
+        words += ["--seeds", seeds]
+    for item in activations or []:
+        words += ["--act", item]
+    if device:
+        words += ["--device", device]
+    return shlex.join([*words, "--resume", str(out)])
 
 
 def run_rows(suite_run: SuiteRun) -> list[dict[str, str]]:
@@ -191,4 +217,5 @@ def run_rows(suite_run: SuiteRun) -> list[dict[str, str]]:
     return [row for row in read_rows(suite_run.out) if row.get("config_hash") in hashes]
 
 
-__all__ = ["SuiteRun", "prepare", "execute", "run_rows", "epochs_path", "TRAIN_RUN_KEY"]
+__all__ = ["SuiteRun", "prepare", "execute", "run_rows", "run_line", "resume_command", "epochs_path",
+           "TRAIN_RUN_KEY"]

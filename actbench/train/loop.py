@@ -1,4 +1,5 @@
-"""One training run, readable top to bottom: build, train epoch by epoch, evaluate, report.
+"""One training run, readable top to bottom: set-up (`Trainer`: model, optimiser, scheduler,
+scaler, criterion), `train_step`, `train_epoch` with its evaluation, then noise evaluation.
 
 Epoch time counts training only (evaluation is left out, as the fast CIFAR trainers time it).
 A non-finite loss ends the run as `diverged`; an exception as `failed`; the caller goes on.
@@ -26,7 +27,7 @@ from . import data as data_module
 from .memory import PeakMemory
 from .models import build_model, count_parameters
 from .optim import build_optimizer, build_scheduler, parameter_groups
-from .suite import RunSpec
+from .config import RunSpec
 
 
 @dataclass
@@ -89,23 +90,20 @@ def activation_factory(run: RunSpec, created: list[nn.Module]) -> Callable[[int]
 
 
 def resolve_device(name: str) -> torch.device:
-    """The run's device ('auto' -> cuda:0, mps or cpu), checked as everywhere else."""
+    """A device name as torch's device ('auto' -> cuda:0, mps or cpu), checked as everywhere else."""
     return torch.device(devices.resolve_device(name))
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext()
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if native_bf16(device) else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def native_bf16(device: torch.device) -> bool:
     """bfloat16 in hardware (Ampere, compute capability 8, and newer); older GPUs get float16 with
     a GradScaler. (`torch.cuda.is_bf16_supported()` also says yes where bf16 is only emulated.)"""
     return torch.cuda.get_device_capability(device)[0] >= 8
+
+
+def autocast(device: torch.device, amp: bool) -> torch.autocast:
+    """Mixed precision where `amp` asks for it: bfloat16, or float16 on GPUs without native bf16."""
+    half = device.type == "cuda" and amp and not native_bf16(device)
+    return torch.autocast(device.type, dtype=torch.float16 if half else torch.bfloat16, enabled=amp)
 
 
 @contextlib.contextmanager
@@ -144,7 +142,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
             yb = y[start:start + batch_size].to(device, non_blocking=True)
             if noise:
                 xb = xb + noise * torch.randn(xb.shape, generator=generator).to(device)
-            with _autocast(device, amp):
+            with autocast(device, amp):
                 logits = model(xb)
             loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").item()
             correct += (logits.argmax(1) == yb).sum().item()
@@ -153,17 +151,17 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 def train_run(run: RunSpec, splits: data_module.DataSplits,
               on_epoch: Callable[[EpochResult], None] | None = None,
-              on_batch: Callable[[int, int], None] | None = None) -> RunResult:
-    """Train one run; never raises for a failing run (the result says how it ended)."""
+              on_batch: Callable[[int, int, int], None] | None = None) -> RunResult:
+    """Train one run on `run.device`; never raises for a failing run (the result says how it
+    ended). `on_batch(epoch, step, steps)` follows each optimiser step."""
     result = RunResult()
     started = time.perf_counter()
-    train_cfg = run.config["train"]
-    device = resolve_device(train_cfg["device"])
+    device = torch.device(run.device)
     peak = PeakMemory(device)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-                _deterministic(train_cfg["deterministic"]), peak:
-            _train(run, splits, device, result, on_epoch, on_batch)
+                _deterministic(run.config.train.deterministic), peak:
+            _train(Trainer(run, splits, device), result, on_epoch, on_batch or _no_batch)
     except Diverged as error:
         result.status, result.message = "diverged", str(error)
     except Exception as error:  # noqa: BLE001 - the suite goes on; the row says what happened
@@ -174,104 +172,128 @@ def train_run(run: RunSpec, splits: data_module.DataSplits,
     return result
 
 
-def _train(run: RunSpec, splits, device: torch.device, result: RunResult, on_epoch, on_batch) -> None:
-    cfg = run.config
-    train_cfg, optim_cfg, model_cfg = cfg["train"], cfg["optim"], cfg["model"]
-    torch.manual_seed(run.seed)
-    np_rng = np.random.default_rng(run.seed)
-    batch_generator = torch.Generator().manual_seed(run.seed)
+def _no_batch(epoch: int, step: int, steps: int) -> None:
+    """The batch listener used when nobody listens."""
 
-    created: list[nn.Module] = []
-    options = {k: v for k, v in model_cfg.items() if k != "name"}
-    model = build_model(model_cfg["name"], activation_factory(run, created), splits.input_shape,
-                        splits.num_classes, **options).to(device)
-    result.params = count_parameters(model)
-    channels_last = train_cfg["channels_last"] and len(splits.input_shape) == 3
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    activation_ids = {id(p) for module in created for p in module.parameters()}
-    optimizer = build_optimizer(parameter_groups(model, created, optim_cfg["weight_decay"]), optim_cfg)
-    batch_size, epochs = train_cfg["batch_size"], train_cfg["epochs"]
-    steps_per_epoch = max(math.ceil(len(splits.train_x) / batch_size), 1)
-    scheduler = build_scheduler(optimizer, cfg["schedule"], optim_cfg["lr"], epochs, steps_per_epoch)
-    amp = train_cfg["amp"]
-    scaler = (torch.amp.GradScaler("cuda") if amp and device.type == "cuda"
-              and not native_bf16(device) else None)
-    forward = torch.compile(model) if train_cfg["compile"] else model
-    criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
-    augment = splits.augment_kind if train_cfg["augment"] else None
 
-    constant_lr = cfg["schedule"]["name"] == "constant" and not cfg["schedule"]["warmup_epochs"]
-    for epoch in range(1, epochs + 1):
-        model.train()
+class Trainer:
+    """Everything one run trains with, set up in the order that consumes the seeded RNGs:
+    torch's global RNG (model initialisation), numpy's (mixup's mixing weights), and the batch
+    generator (batch order, augmentation, mixup's partners)."""
+
+    def __init__(self, run: RunSpec, splits: data_module.DataSplits, device: torch.device):
+        cfg, self.splits, self.device = run.config, splits, device
+        self.train_cfg, self.optim_cfg = cfg.train, cfg.optim
+        torch.manual_seed(run.seed)
+        self.np_rng = np.random.default_rng(run.seed)
+        self.batch_generator = torch.Generator().manual_seed(run.seed)
+        self.noise_seed = run.seed + 1
+
+        created: list[nn.Module] = []
+        self.model = build_model(cfg.model.name, activation_factory(run, created), splits.input_shape,
+                                 splits.num_classes, init=cfg.model.init, init_std=cfg.model.init_std,
+                                 **cfg.model.options).to(device)
+        self.params = count_parameters(self.model)
+        self.channels_last = cfg.train.channels_last and len(splits.input_shape) == 3
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.activation_ids = {id(p) for module in created for p in module.parameters()}
+        self.optimizer = build_optimizer(parameter_groups(self.model, created, cfg.optim.weight_decay),
+                                         cfg.optim)
+        self.steps_per_epoch = max(math.ceil(len(splits.train_x) / cfg.train.batch_size), 1)
+        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, cfg.optim.lr, cfg.train.epochs,
+                                         self.steps_per_epoch)
+        self.constant_lr = cfg.schedule.name == "constant" and not cfg.schedule.warmup_epochs
+        half = cfg.train.amp and device.type == "cuda" and not native_bf16(device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=half)  # float16 needs loss scaling
+        self.forward = torch.compile(self.model) if cfg.train.compile else self.model
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
+        self.augment = splits.augment_kind if cfg.train.augment else None
+        self.noise_levels = cfg.eval.noise
+
+    def mix(self, xb: torch.Tensor, yb: torch.Tensor):
+        """mixup (Zhang et al. 2018): inputs blended with a shuffled copy of the batch, weight
+        `lam` ~ Beta(alpha, alpha). Without mixup: the batch, no partner labels, weight 1."""
+        alpha = self.train_cfg.mixup
+        if alpha <= 0:
+            return xb, yb, None, 1.0
+        lam = float(self.np_rng.beta(alpha, alpha))
+        order = torch.randperm(len(xb), generator=self.batch_generator).to(self.device)
+        return lam * xb + (1 - lam) * xb[order], yb, yb[order], lam
+
+    def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a batch already on the device; (loss, logits), not synchronised."""
+        xb, yb, partner, lam = self.mix(xb, yb)
+        with autocast(self.device, self.train_cfg.amp):
+            logits = self.forward(xb)
+            loss = self.criterion(logits, yb)
+            if partner is not None:
+                loss = lam * loss + (1 - lam) * self.criterion(logits, partner)
+            if self.optim_cfg.l1:
+                loss = loss + self.optim_cfg.l1 * _l1_penalty(self.model, self.activation_ids)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)  # clipping sees the true gradients
+        if self.train_cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if not self.constant_lr:
+            self.scheduler.step()
+        return loss, logits
+
+    def evaluate(self, noise: float = 0.0, generator: torch.Generator | None = None):
+        return evaluate(self.forward, self.splits.test_x, self.splits.test_y,
+                        self.train_cfg.eval_batch_size, self.device, self.train_cfg.amp,
+                        noise=noise, generator=generator)
+
+    def train_epoch(self, epoch: int, on_batch: Callable[[int, int, int], None]) -> EpochResult:
+        """One pass over the training set, timed without evaluation, then the test set."""
+        self.model.train()
         # running sums stay on the device: no host synchronisation per step
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        seen = 0
-        lr = optimizer.param_groups[0]["lr"]
-        devices.synchronize(device)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        seen, step = 0, 0
+        lr = self.optimizer.param_groups[0]["lr"]
+        devices.synchronize(self.device)
         epoch_start = time.perf_counter()
-        batches = data_module.batches(splits.train_x, splits.train_y, batch_size, shuffle=True,
-                                      generator=batch_generator, augment=augment)
+        batches = data_module.batches(self.splits.train_x, self.splits.train_y,
+                                      self.train_cfg.batch_size, shuffle=True,
+                                      generator=self.batch_generator, augment=self.augment)
         for step, (xb, yb) in enumerate(batches):
             if len(xb) == 1 and seen:  # BatchNorm cannot train on a last batch of one sample
                 continue
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            if channels_last:
+            xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            mix = train_cfg["mixup"] > 0
-            if mix:
-                lam = float(np_rng.beta(train_cfg["mixup"], train_cfg["mixup"]))
-                order = torch.randperm(len(xb), generator=batch_generator).to(device)
-                xb = lam * xb + (1 - lam) * xb[order]
-            with _autocast(device, amp):
-                logits = forward(xb)
-                loss = (lam * criterion(logits, yb) + (1 - lam) * criterion(logits, yb[order])
-                        if mix else criterion(logits, yb))
-                if optim_cfg["l1"]:
-                    loss = loss + optim_cfg["l1"] * _l1_penalty(model, activation_ids)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if train_cfg["grad_clip"]:
-                nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            if not constant_lr:
-                scheduler.step()
+            loss, logits = self.train_step(xb, yb)
             loss_sum += loss.detach().float() * len(xb)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(xb)
             if (step + 1) % DIVERGENCE_CHECK_STEPS == 0:
                 _check_finite(loss_sum, epoch, step)
-            if on_batch is not None:
-                on_batch(step + 1, steps_per_epoch)
+            on_batch(epoch, step + 1, self.steps_per_epoch)
         _check_finite(loss_sum, epoch, step)
-        devices.synchronize(device)
+        devices.synchronize(self.device)
         epoch_s = time.perf_counter() - epoch_start
-        test_acc, test_loss = evaluate(forward, splits.test_x, splits.test_y,
-                                       train_cfg["eval_batch_size"], device, amp)
+        test_acc, test_loss = self.evaluate()
         if not math.isfinite(test_loss):  # e.g. the epoch's last step produced NaN weights
             raise Diverged(f"test loss became {test_loss} after epoch {epoch}")
-        record = EpochResult(epoch, loss_sum.item() / seen, correct.item() / seen, test_loss,
-                             test_acc, lr,
-                             epoch_s, seen / epoch_s if epoch_s > 0 else float("nan"))
+        return EpochResult(epoch, loss_sum.item() / seen, correct.item() / seen, test_loss, test_acc,
+                           lr, epoch_s, seen / epoch_s if epoch_s > 0 else float("nan"))
+
+
+def _train(trainer: Trainer, result: RunResult, on_epoch, on_batch) -> None:
+    """The run: every epoch, then accuracy under input noise at each evaluation level."""
+    result.params = trainer.params
+    for epoch in range(1, trainer.train_cfg.epochs + 1):
+        record = trainer.train_epoch(epoch, on_batch)
         result.epochs.append(record)
         if on_epoch is not None:
             on_epoch(record)
-
-    noise_generator = torch.Generator().manual_seed(run.seed + 1)
-    for sigma in cfg["eval"]["noise"]:
-        result.noise[float(sigma)] = evaluate(forward, splits.test_x, splits.test_y,
-                                              train_cfg["eval_batch_size"], device, amp,
-                                              noise=float(sigma), generator=noise_generator)
-
+    noise_generator = torch.Generator().manual_seed(trainer.noise_seed)
+    for sigma in trainer.noise_levels:
+        result.noise[float(sigma)] = trainer.evaluate(noise=float(sigma), generator=noise_generator)
 
 
 def result_columns(result: RunResult) -> dict[str, Any]:

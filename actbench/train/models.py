@@ -2,7 +2,8 @@
 
 Interface: ``MODEL_OPTIONS[name]`` (the `model:` keys each model accepts and their defaults),
 ``build_model(name, act, input_shape, num_classes, **options) -> nn.Module`` where
-``act(channels: int) -> nn.Module`` builds one activation layer, and ``INITIALISERS``.
+``act(channels: int) -> nn.Module`` builds one activation layer; the facts suite validation checks
+against: ``INITIALISERS``, ``CHOICES`` (string options), ``RESNET_DEPTHS``, ``INPUT_DIMS``.
 
 Every activation layer is built by calling ``act(channels)`` with the size of dim 1 of the tensor it
 acts on ((N, C), (N, C, L) or (N, C, H, W)), so channel-wise activations (ACON family) work in every
@@ -42,9 +43,15 @@ INITIALISERS = ("default", "kaiming_normal", "kaiming_uniform", "xavier_normal",
 # 6n + 2 with n = 3, 5, 7, 9, 18: the CIFAR ResNets of He et al. 2016, Table 6
 RESNET_DEPTHS = (20, 32, 44, 56, 110)
 
-# options that must be positive integers, and the choices of the string options
+# dimensions of one input sample each model needs: 3 for images (C, H, W), 2 for signals (C, L);
+# mlp flattens anything
+INPUT_DIMS: dict[str, int] = {"cnn": 3, "deep_fc": 3, "resnet": 3, "cnn1d": 2}
+
+# the choices of the string options
+CHOICES: dict[str, tuple[str, ...]] = {"version": ("v1", "v2"), "shortcut": ("A", "B")}
+
+# options that must be positive integers
 _POSITIVE_INTS = ("depth", "width", "hidden", "conv_layers", "stem_channels")
-_CHOICES = {"version": ("v1", "v2"), "shortcut": ("A", "B")}
 
 
 # --------------------------------------------------------------------------- public API
@@ -155,7 +162,7 @@ def _checked_value(model: str, key: str, value: object, default: object) -> obje
         if key == "width_mult" and value <= 0.0:
             raise ActbenchError(f"{what} must be positive, got {value}")
     elif isinstance(default, str):
-        choices = _CHOICES[key]
+        choices = CHOICES[key]
         if not isinstance(value, str):
             raise ActbenchError(f"{what} must be one of {', '.join(choices)}; got {value!r}")
         matched = [c for c in choices if c.lower() == value.lower()]
@@ -173,8 +180,8 @@ def _checked_init(scheme: str, std: float) -> str:
     return scheme.lower()
 
 
-def _require_dims(model: str, shape: tuple[int, ...], dims: int, layout: str) -> None:
-    if len(shape) != dims:
+def _require_dims(model: str, shape: tuple[int, ...], layout: str) -> None:
+    if len(shape) != INPUT_DIMS[model]:
         raise ActbenchError(f"{model} takes input of shape {layout}; got input shape {shape}")
 
 
@@ -232,7 +239,7 @@ def _cnn(act: ActFactory, shape: tuple[int, ...], classes: int, *, conv_layers: 
     then flatten (the full feature map, as in the paper; the input size is known when building),
     Linear(hidden) act (Dropout), Linear(classes).
     """
-    _require_dims("cnn", shape, 3, "(channels, height, width)")
+    _require_dims("cnn", shape, "(channels, height, width)")
     channels, height, width_px = shape
     if min(height, width_px) < 2 ** conv_layers:
         raise ActbenchError(f"cnn with {conv_layers} conv layers needs height and width of at least "
@@ -257,7 +264,7 @@ def _deep_fc(act: ActFactory, shape: tuple[int, ...], classes: int, *, depth: in
     Conv3x3(stem_channels) act MaxPool2, flatten, `depth` x [Linear(width) BatchNorm1d act Dropout]
     with no skip connections, Linear(classes).
     """
-    _require_dims("deep_fc", shape, 3, "(channels, height, width)")
+    _require_dims("deep_fc", shape, "(channels, height, width)")
     channels, height, width_px = shape
     if min(height, width_px) < 2:
         raise ActbenchError(f"deep_fc needs height and width of at least 2 (its stem halves them); "
@@ -281,7 +288,7 @@ def _cnn1d(act: ActFactory, shape: tuple[int, ...], classes: int, *, depth: int,
     `depth` x [Conv1d(width, kernel 5, padding 2, stride 2) (BatchNorm1d) act], each halving the
     length (40 -> 20 -> 10 -> 5), flatten, Linear(hidden) act (Dropout), Linear(classes).
     """
-    _require_dims("cnn1d", shape, 2, "(channels, length), e.g. (1, 40)")
+    _require_dims("cnn1d", shape, "(channels, length), e.g. (1, 40)")
     channels, length = shape
     layers: list[nn.Module] = []
     for _ in range(depth):
@@ -400,7 +407,7 @@ class ResNet(nn.Module):
 
 def _resnet(act: ActFactory, shape: tuple[int, ...], classes: int, *, depth: int, version: str,
             width_mult: float, shortcut: str) -> nn.Module:
-    _require_dims("resnet", shape, 3, "(channels, height, width)")
+    _require_dims("resnet", shape, "(channels, height, width)")
     return ResNet(act, shape[0], classes, depth, version, width_mult, shortcut)
 
 

@@ -7,11 +7,13 @@ ACON authors train them; every other parameter gets `optim.weight_decay`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
+
+from .config import OptimConfig, ScheduleConfig
 
 
 def parameter_groups(model: nn.Module, activation_modules: Iterable[nn.Module],
@@ -25,11 +27,11 @@ def parameter_groups(model: nn.Module, activation_modules: Iterable[nn.Module],
     return groups
 
 
-def build_optimizer(groups: list[dict[str, Any]], optim: Mapping[str, Any]) -> torch.optim.Optimizer:
-    name, lr = optim["name"], optim["lr"]
-    betas, eps, momentum = tuple(optim["betas"]), optim["eps"], optim["momentum"]
+def build_optimizer(groups: list[dict[str, Any]], optim: OptimConfig) -> torch.optim.Optimizer:
+    name, lr = optim.name, optim.lr
+    betas, eps, momentum = tuple(optim.betas), optim.eps, optim.momentum
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=optim["nesterov"]
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=optim.nesterov
                                and momentum > 0)
     if name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=lr, momentum=momentum, eps=eps)
@@ -42,24 +44,24 @@ def build_optimizer(groups: list[dict[str, Any]], optim: Mapping[str, Any]) -> t
     return adam_like[name](groups, lr=lr, betas=betas, eps=eps)
 
 
-def lr_factor(schedule: Mapping[str, Any], base_lr: float, epochs: int, steps_per_epoch: int):
+def lr_factor(schedule: ScheduleConfig, base_lr: float, epochs: int, steps_per_epoch: int):
     """step -> multiplier of the base learning rate (a linear warm-up first, then the schedule).
 
     Steps are optimiser steps; epoch-based schedules (step, multistep) change at epoch boundaries.
     """
     total = max(epochs * steps_per_epoch, 1)
-    warmup = schedule["warmup_epochs"] * steps_per_epoch
-    name, gamma = schedule["name"], schedule["gamma"]
-    floor = schedule["min_lr"] / base_lr if base_lr else 0.0
-    peak = (schedule["max_lr"] or base_lr) / base_lr if base_lr else 1.0
+    warmup = schedule.warmup_epochs * steps_per_epoch
+    name, gamma = schedule.name, schedule.gamma
+    floor = schedule.min_lr / base_lr if base_lr else 0.0
+    peak = (schedule.max_lr or base_lr) / base_lr if base_lr else 1.0
 
     def after_warmup(step: int) -> float:
         epoch = step // steps_per_epoch
         progress = min(max(step - warmup, 0) / max(total - warmup, 1), 1.0)
         if name == "step":
-            return gamma ** (epoch // schedule["step_size"])
+            return gamma ** (epoch // schedule.step_size)
         if name == "multistep":
-            return gamma ** sum(epoch >= m for m in schedule["milestones"])
+            return gamma ** sum(epoch >= m for m in schedule.milestones)
         if name == "cosine":
             return floor + (1 - floor) * (1 + math.cos(math.pi * progress)) / 2
         if name == "onecycle":
@@ -80,7 +82,7 @@ def lr_factor(schedule: Mapping[str, Any], base_lr: float, epochs: int, steps_pe
     return factor
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, schedule: Mapping[str, Any], base_lr: float,
+def build_scheduler(optimizer: torch.optim.Optimizer, schedule: ScheduleConfig, base_lr: float,
                     epochs: int, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-step scheduler; call `.step()` after every optimiser step."""
     return torch.optim.lr_scheduler.LambdaLR(

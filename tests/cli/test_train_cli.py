@@ -216,9 +216,9 @@ def test_resume_runs_failed_runs_again_without_duplicating_them(tmp_path, monkey
 
 
 def test_the_resume_hint_repeats_the_flags():
-    from actbench.cli.train import _command_line
+    from actbench.train.executor import resume_command
 
-    line = _command_line("quick", ["train.epochs=2"], "0,1", ["mish,relu"], "cpu", Path("r.csv"))
+    line = resume_command("quick", ["train.epochs=2"], "0,1", ["mish,relu"], "cpu", Path("r.csv"))
     assert line == ("actbench train quick --set train.epochs=2 --seeds 0,1 --act mish,relu "
                     "--device cpu --resume r.csv")
 

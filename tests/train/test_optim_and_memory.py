@@ -8,6 +8,7 @@ from torch import nn
 
 import actbench
 from actbench.train.memory import PeakMemory
+from actbench.train.config import OptimConfig, ScheduleConfig
 from actbench.train.optim import build_optimizer, lr_factor, parameter_groups
 
 SCHEDULE = {"name": "constant", "warmup_epochs": 0, "step_size": 2, "milestones": [], "gamma": 0.1,
@@ -17,7 +18,7 @@ OPTIM = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_d
 
 
 def factor(**changes):
-    return lr_factor({**SCHEDULE, **changes}, 0.1, epochs=4, steps_per_epoch=10)
+    return lr_factor(ScheduleConfig.from_dict({**SCHEDULE, **changes}), 0.1, epochs=4, steps_per_epoch=10)
 
 
 def test_step_schedule_changes_at_epoch_boundaries():
@@ -43,7 +44,7 @@ def test_linear_warmup_then_schedule():
 
 
 def test_onecycle_rises_to_max_lr_then_falls():
-    f = lr_factor({**SCHEDULE, "name": "onecycle", "max_lr": 0.4}, 0.1, epochs=10,
+    f = lr_factor(ScheduleConfig.from_dict({**SCHEDULE, "name": "onecycle", "max_lr": 0.4}), 0.1, epochs=10,
                   steps_per_epoch=10)
     values = [f(s) for s in range(100)]
     peak_step = max(range(100), key=values.__getitem__)
@@ -59,7 +60,7 @@ def test_activation_parameters_get_no_weight_decay():
     assert groups[0]["weight_decay"] == 5e-4 and groups[1]["weight_decay"] == 0.0
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in act.parameters()}
     assert len(groups[0]["params"]) == 4
-    optimizer = build_optimizer(groups, OPTIM)
+    optimizer = build_optimizer(groups, OptimConfig.from_dict(OPTIM))
     assert isinstance(optimizer, torch.optim.SGD)
 
 
@@ -69,7 +70,7 @@ def test_activation_parameters_get_no_weight_decay():
                                        ("adadelta", torch.optim.Adadelta)])
 def test_every_optimiser_builds(name, cls):
     groups = [{"params": [nn.Parameter(torch.zeros(2))], "weight_decay": 0.0}]
-    assert isinstance(build_optimizer(groups, {**OPTIM, "name": name}), cls)
+    assert isinstance(build_optimizer(groups, OptimConfig.from_dict({**OPTIM, "name": name})), cls)
 
 
 PEAK_PROBE = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -111,28 +112,28 @@ def test_a_minimal_suite_resolves_to_the_documented_defaults():
     suite = suite_from_dict({"activations": ["relu"]}, default_name="minimal")
     assert suite.name == "minimal" and suite.description == "" and suite.baseline is None
     assert suite.seeds == [0, 1, 2] and suite.sweep == {}
-    assert suite.config["data"] == {"name": "mnist1d", "root": None, "download": False,
+    assert suite.config.to_dict()["data"] == {"name": "mnist1d", "root": None, "download": False,
                                     **data.DATASET_OPTIONS["mnist1d"]}
-    assert suite.config["model"] == {"name": "mlp", **models.COMMON_OPTIONS, **models.MODEL_OPTIONS["mlp"]}
-    assert suite.config["optim"] == {"name": "adam", "lr": 0.001, "momentum": 0.9, "nesterov": False,
+    assert suite.config.to_dict()["model"] == {"name": "mlp", **models.COMMON_OPTIONS, **models.MODEL_OPTIONS["mlp"]}
+    assert suite.config.to_dict()["optim"] == {"name": "adam", "lr": 0.001, "momentum": 0.9, "nesterov": False,
                                      "weight_decay": 0.0, "l1": 0.0, "betas": [0.9, 0.999], "eps": 1e-8}
-    assert suite.config["schedule"] == {"name": "constant", "warmup_epochs": 0, "step_size": 30,
+    assert suite.config.to_dict()["schedule"] == {"name": "constant", "warmup_epochs": 0, "step_size": 30,
                                         "milestones": [], "gamma": 0.1, "max_lr": None, "min_lr": 0.0}
-    assert suite.config["train"] == {"epochs": 10, "batch_size": 128, "eval_batch_size": 1024,
+    assert suite.config.to_dict()["train"] == {"epochs": 10, "batch_size": 128, "eval_batch_size": 1024,
                                      "augment": False, "mixup": 0.0, "label_smoothing": 0.0,
                                      "grad_clip": None, "amp": False, "channels_last": False,
                                      "compile": False, "deterministic": False, "device": "auto"}
-    assert suite.config["eval"] == {"noise": []}
+    assert suite.config.to_dict()["eval"] == {"noise": []}
 
 
 def test_values_are_normalised():
     suite = suite_from_dict({"activations": ["relu"], "optim": {"name": "AdamW", "lr": 1, "eps": "1e-6"},
                              "model": {"name": "resnet", "shortcut": "a", "depth": 20},
                              "data": {"name": "cifar10"}, "sweep": {"optim.weight_decay": ["5e-4", 0]}})
-    assert suite.config["optim"]["name"] == "adamw"
-    assert suite.config["optim"]["lr"] == 1.0 and isinstance(suite.config["optim"]["lr"], float)
-    assert suite.config["optim"]["eps"] == 1e-6
-    assert suite.config["model"]["shortcut"] == "A"  # the models' own spelling
+    assert suite.config.to_dict()["optim"]["name"] == "adamw"
+    assert suite.config.to_dict()["optim"]["lr"] == 1.0 and isinstance(suite.config.to_dict()["optim"]["lr"], float)
+    assert suite.config.to_dict()["optim"]["eps"] == 1e-6
+    assert suite.config.to_dict()["model"]["shortcut"] == "A"  # the models' own spelling
     assert suite.sweep == {"optim.weight_decay": [5e-4, 0.0]}
 
 
@@ -205,8 +206,8 @@ def test_sweep_expands_points_then_seeds_then_activations():
     assert [(r.sweep["model.depth"], r.sweep["optim.name"], r.seed, r.activation.label) for r in runs] \
         == expected
     for run in runs:
-        assert run.config["model"]["depth"] == run.sweep["model.depth"]
-        assert run.config["optim"]["name"] == run.sweep["optim.name"]
+        assert run.config.to_dict()["model"]["depth"] == run.sweep["model.depth"]
+        assert run.config.to_dict()["optim"]["name"] == run.sweep["optim.name"]
     assert len({r.config_hash for r in runs}) == 24
 
 
@@ -219,18 +220,22 @@ def test_without_a_sweep_there_is_one_point():
 def test_sweeping_the_model_gives_each_point_its_own_model_defaults():
     suite = suite_from_dict({"activations": ["relu"], "seeds": 1, "model": {"depth": 2},
                              "sweep": {"model.name": ["mlp", "cnn1d"]}})
-    mlp, cnn1d = (run.config["model"] for run in suite.runs())
+    mlp, cnn1d = (run.config.to_dict()["model"] for run in suite.runs())
     assert mlp == {"name": "mlp", **models.COMMON_OPTIONS, **models.MODEL_OPTIONS["mlp"], "depth": 2}
     assert cnn1d == {"name": "cnn1d", **models.COMMON_OPTIONS, **models.MODEL_OPTIONS["cnn1d"], "depth": 2}
-    assert suite.config["model"]["name"] == "mlp"  # before the sweep
+    assert suite.config.to_dict()["model"]["name"] == "mlp"  # before the sweep
 
 
 def test_run_configs_are_independent_copies():
     suite = suite_from_dict({"activations": ["relu", "mish"], "seeds": 1})
     first, second = suite.runs()
-    first.config["optim"]["betas"].append(0.5)
-    assert second.config["optim"]["betas"] == [0.9, 0.999]
-    assert suite.config["optim"]["betas"] == [0.9, 0.999]
+    first.config.to_dict()["optim"]["betas"].append(0.5)
+    first.config.optim.to_dict()["betas"].append(0.5)
+    assert second.config.to_dict()["optim"]["betas"] == [0.9, 0.999]
+    assert first.config.to_dict()["optim"]["betas"] == [0.9, 0.999]
+    assert suite.config.to_dict()["optim"]["betas"] == [0.9, 0.999]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.config.optim.betas = [0.5]
 
 
 def test_sweep_keys_that_cannot_be_swept():
@@ -279,11 +284,11 @@ def test_overrides_set_nested_keys_before_validation(tmp_path):
     suite = load_suite(path, overrides=["train.epochs=2", "optim.name=sgd", "model={name: cnn}",
                                        "sweep.model.width=[8, 16]", "name=renamed"])
     assert suite.name == "renamed"
-    assert suite.config["train"]["epochs"] == 2
-    assert suite.config["optim"]["name"] == "sgd"
-    assert suite.config["model"]["name"] == "cnn"
+    assert suite.config.to_dict()["train"]["epochs"] == 2
+    assert suite.config.to_dict()["optim"]["name"] == "sgd"
+    assert suite.config.to_dict()["model"]["name"] == "cnn"
     assert suite.sweep == {"model.width": [8, 16]}
-    assert [run.config["model"]["width"] for run in suite.runs()[::3]] == [8, 16]
+    assert [run.config.to_dict()["model"]["width"] for run in suite.runs()[::3]] == [8, 16]
 
 
 def test_override_problems_name_the_override_not_the_file(tmp_path):
@@ -303,7 +308,7 @@ def test_act_and_device_flags_replace_the_file_values(tmp_path):
     path = write(tmp_path, "activations: [relu]\nbaseline: relu\ntrain: {device: cpu}\n")
     suite = load_suite(path, activations="max(x, 0.1 * x),relu", device="cuda:1")
     assert [a.label for a in suite.activations] == ["max(x, 0.1 * x)", "relu"]
-    assert suite.config["train"]["device"] == "cuda:1"
+    assert suite.config.to_dict()["train"]["device"] == "cuda:1"
     assert [a.name for a in load_suite(path, activations=["mish,relu", "gelu"]).activations] == \
         ["mish", "relu", "gelu"]
     assert problems_of(path, activations="mish", device="gpu") == [
@@ -329,7 +334,7 @@ def test_hash_follows_its_documented_definition():
     suite = suite_from_dict({"activations": [{"name": "acon_c", "params": {"beta": 2.0}}], "seeds": [5]})
     run = suite.runs()[0]
     assert run.config_hash == reference_hash(
-        run.config, {"name": "acon_c", "impl": "formula", "params": {"beta": 2.0}}, 5)
+        run.config.to_dict(), {"name": "acon_c", "impl": "formula", "params": {"beta": 2.0}}, 5)
 
 
 def test_hash_ignores_key_order_names_description_baseline_labels_and_data_location(tmp_path):
@@ -368,15 +373,15 @@ def test_hash_changes_with_every_value_that_affects_the_run():
     run = suite.runs()[0]
     base = config_hash(run.config, run.activation, run.seed)
     checked = 0
-    for path, value in leaves(run.config):
-        config = copy.deepcopy(run.config)
+    for path, value in leaves(run.config.to_dict()):
+        config = run.config.to_dict()
         config[path[0]][path[1]] = changed(value)
         if path in (("data", "root"), ("data", "download")):
             assert config_hash(config, run.activation, run.seed) == base
         else:
             assert config_hash(config, run.activation, run.seed) != base, path
             checked += 1
-    assert checked == sum(1 for _ in leaves(run.config)) - 2
+    assert checked == sum(1 for _ in leaves(run.config.to_dict())) - 2
     entry = run.activation
     for other in (ActivationEntry("mish", entry.impl, entry.params, entry.label),
                   ActivationEntry(entry.name, "memeff", entry.params, entry.label),
@@ -437,17 +442,17 @@ def test_the_shipped_suites_are_the_promised_ones():
     assert {p.stem for p in SHIPPED} >= {"quick", "cifar10", "cifar100", "depth", "width", "noise",
                                           "optimizers", "lr", "init", "dropout", "schedulers", "mixup"}
     quick = load_suite("quick")
-    assert quick.config["data"]["name"] == "mnist1d" and quick.sweep == {"model.name": ["mlp", "cnn1d"]}
+    assert quick.config.to_dict()["data"]["name"] == "mnist1d" and quick.sweep == {"model.name": ["mlp", "cnn1d"]}
     assert [a.name for a in quick.activations] == ["relu", "silu", "gelu", "mish", "acon_c"]
     cifar = load_suite("cifar10")
-    assert cifar.config["model"]["name"] == "resnet" and cifar.config["model"]["depth"] == 20
+    assert cifar.config.to_dict()["model"]["name"] == "resnet" and cifar.config.to_dict()["model"]["depth"] == 20
     assert [a.name for a in cifar.activations] == ["relu", "leaky_relu", "silu", "gelu", "mish", "acon_c",
                                                    "meta_acon"]
     for name, key in (("depth", "model.depth"), ("width", "model.width"), ("optimizers", "optim.name"),
                       ("lr", "optim.lr"), ("init", "model.init"), ("dropout", "model.dropout"),
                       ("schedulers", "schedule.name"), ("mixup", "train.mixup")):
         assert list(load_suite(name).sweep) == [key], name
-    assert load_suite("noise").config["eval"]["noise"]
+    assert load_suite("noise").config.to_dict()["eval"]["noise"]
     depths = load_suite("depth").sweep["model.depth"]
     assert depths[0] == 5 and depths[-1] == 25
 
@@ -457,7 +462,7 @@ def test_resolved_is_plain_data():
     resolved = json.loads(json.dumps(suite.resolved()))
     assert resolved["num_runs"] == len(suite.runs()) == 30
     assert resolved["activations"][0] == {"name": "relu", "impl": "native", "params": {}, "label": "relu"}
-    assert resolved["config"] == suite.config and resolved["sweep"] == suite.sweep
+    assert resolved["config"] == suite.config.to_dict() and resolved["sweep"] == suite.sweep
 
 
 def test_docs_describe_every_key_and_every_shipped_suite():

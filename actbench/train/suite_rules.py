@@ -1,0 +1,116 @@
+"""Checks that involve two or more keys of a resolved sweep point (each key already passed its own).
+
+The facts they check against belong to their owners: `models` (RESNET_DEPTHS, INPUT_DIMS) and
+`data` (input_shape, AUGMENTATIONS). Each rule names the keys it reads; it runs only when none of
+them has a problem of its own, so one mistake is reported once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from . import data, models
+from .validation import Problem, is_int, show
+
+Config = Mapping[str, Mapping[str, object]]
+
+
+def _resnet_depth(config: Config) -> Problem | None:
+    model = config["model"]
+    if model["name"] == "resnet" and model["depth"] not in models.RESNET_DEPTHS:
+        return ("model.depth", f"expected one of {', '.join(map(str, models.RESNET_DEPTHS))} for "
+                               f"resnet (6n+2), got {show(model['depth'])}")
+    return None
+
+
+def _nesterov(config: Config) -> Problem | None:
+    optim = config["optim"]
+    if optim["name"] == "sgd" and optim["nesterov"] and optim["momentum"] == 0:
+        return ("optim.nesterov", "needs optim.momentum > 0 with sgd")
+    return None
+
+
+def _milestones(config: Config) -> Problem | None:
+    schedule = config["schedule"]
+    if schedule["name"] == "multistep" and not schedule["milestones"]:
+        return ("schedule.milestones", "expected a non-empty list of epochs for the multistep "
+                                       "schedule")
+    return None
+
+
+def _warmup(config: Config) -> Problem | None:
+    warmup, epochs = config["schedule"]["warmup_epochs"], config["train"]["epochs"]
+    if warmup >= epochs:
+        return ("schedule.warmup_epochs", f"expected fewer than train.epochs ({epochs}), "
+                                          f"got {warmup}")
+    return None
+
+
+def _augment(config: Config) -> Problem | None:
+    name = config["data"]["name"]
+    if config["train"]["augment"] and name not in data.AUGMENTATIONS:
+        return ("train.augment", f"{name} has no standard augmentation (only "
+                                 f"{' and '.join(data.AUGMENTATIONS)} do); expected false")
+    return None
+
+
+def _input_dims(config: Config) -> Problem | None:
+    data_cfg, model = config["data"], config["model"]
+    shape = data.input_shape(data_cfg["name"], data_cfg)
+    needed = models.INPUT_DIMS.get(model["name"])
+    if shape is not None and needed is not None and len(shape) != needed:
+        kind = {2: "1-D signals (C, L), e.g. mnist1d", 3: "images (C, H, W)"}[needed]
+        return ("model.name", f"{model['name']} takes {kind}; {data_cfg['name']} gives "
+                              f"{len(shape)}-D samples")
+    return None
+
+
+def _image_side(data_cfg: Mapping[str, object]) -> int | None:
+    """The smaller of height and width of the data set's images (None: not images / unknown)."""
+    shape = data.input_shape(data_cfg["name"], data_cfg)
+    if shape is None or len(shape) != 3 or not all(is_int(size) for size in shape):
+        return None
+    return min(shape[1:])
+
+
+def _conv_layers(config: Config) -> Problem | None:
+    model, side = config["model"], _image_side(config["data"])
+    if model["name"] == "cnn" and side is not None and side < 2 ** model["conv_layers"]:
+        return ("model.conv_layers", f"expected at most {max(side.bit_length() - 1, 0)} for "
+                                     f"{side}-pixel images (each layer halves them), got "
+                                     f"{model['conv_layers']}")
+    return None
+
+
+def _min_lr(config: Config) -> Problem | None:
+    schedule, lr = config["schedule"], config["optim"]["lr"]
+    if schedule["name"] not in ("cosine", "onecycle"):
+        return None
+    peak = schedule["max_lr"] if schedule["name"] == "onecycle" and schedule["max_lr"] else lr
+    if schedule["min_lr"] >= peak:
+        return ("schedule.min_lr", f"expected less than the peak learning rate ({peak:g}), "
+                                   f"got {schedule['min_lr']:g}")
+    return None
+
+
+# (the keys a rule reads, the rule), in the order their problems are listed
+RULES: tuple[tuple[tuple[str, ...], Callable[[Config], Problem | None]], ...] = (
+    (("model.name", "model.depth"), _resnet_depth),
+    (("optim.name", "optim.nesterov", "optim.momentum"), _nesterov),
+    (("schedule.name", "schedule.milestones"), _milestones),
+    (("schedule.warmup_epochs", "train.epochs"), _warmup),
+    (("train.augment", "data.name"), _augment),
+    (("model.name", "data.name", "data.shape"), _input_dims),
+    (("model.name", "model.conv_layers", "data.name", "data.shape"), _conv_layers),
+    (("schedule.name", "schedule.min_lr", "schedule.max_lr", "optim.lr"), _min_lr),
+)
+
+
+def check_across_keys(config: Config, problems: list[Problem]) -> None:
+    """Append the problems of every rule whose keys are free of problems of their own."""
+    bad = {path.split("[")[0] for path, _ in problems}
+    for paths, rule in RULES:
+        if not any(path in bad or path.split(".")[0] in bad for path in paths):
+            problem = rule(config)
+            if problem is not None:
+                problems.append(problem)
