@@ -14,6 +14,7 @@ import math
 import re
 import textwrap
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +283,34 @@ def _ordered(values, order: Sequence[str]) -> list[str]:
     return sorted(unique, key=lambda v: order.index(v) if v in order else len(order))
 
 
+@dataclass(frozen=True)
+class _MicroLooks:
+    """How the micro figure tells rows apart: a colour per activation (`activation_color`), a
+    line style per implementation, a marker per report file."""
+
+    activations: list[str]
+    impls: list[str]
+    files: list[str]
+    several_impls: bool
+    style_of: dict[str, object]
+    marker_of: dict[str, str]
+
+    @property
+    def several_files(self) -> bool:
+        return len(self.files) > 1
+
+
+def _micro_looks(rows: pd.DataFrame) -> _MicroLooks:
+    several_impls = bool((rows.groupby("activation")["impl"].nunique() > 1).any())
+    impls = _ordered(rows["impl"], IMPL_ORDER)
+    files = list(dict.fromkeys(rows["file"].astype(str)))
+    style_of = {impl: LINE_STYLES[i % len(LINE_STYLES)] if several_impls else "-"
+                for i, impl in enumerate(impls)}
+    marker_of = {file: FILE_MARKERS[i % len(FILE_MARKERS)] for i, file in enumerate(files)}
+    return _MicroLooks(list(dict.fromkeys(rows["activation"].astype(str))), impls, files,
+                       several_impls, style_of, marker_of)
+
+
 def plot_micro(frame: pd.DataFrame, output: Path, metric: str = "median_s", *,
                dpi: float = 150) -> Path:
     """Time per call (or GB/s) against tensor size, log-log, one panel per (device, dtype, pass),
@@ -295,17 +324,7 @@ def plot_micro(frame: pd.DataFrame, output: Path, metric: str = "median_s", *,
         raise ActbenchError(f"no micro timings to plot: none of the {total} micro rows has status "
                             "ok or noisy with a finite median")
     plt = _pyplot()
-    from matplotlib.ticker import EngFormatter, FuncFormatter
-
-    activations = list(dict.fromkeys(rows["activation"].astype(str)))
-    several_impls = bool((rows.groupby("activation")["impl"].nunique() > 1).any())
-    impls = _ordered(rows["impl"], IMPL_ORDER)
-    files = list(dict.fromkeys(rows["file"].astype(str)))
-    several_files = len(files) > 1
-    style_of = {impl: LINE_STYLES[i % len(LINE_STYLES)] if several_impls else "-"
-                for i, impl in enumerate(impls)}
-    marker_of = {file: FILE_MARKERS[i % len(FILE_MARKERS)] for i, file in enumerate(files)}
-
+    looks = _micro_looks(rows)
     places = list(dict.fromkeys(zip(rows["device"].astype(str), rows["dtype"].astype(str))))
     passes = _ordered(rows["pass"], PASS_ORDER)
     hollow_kinds = [flag for flag in HOLLOW_FLAGS if flagged_rows(rows, flag).any()]
@@ -322,57 +341,78 @@ def plot_micro(frame: pd.DataFrame, output: Path, metric: str = "median_s", *,
                 if panel.empty:
                     ax.set_visible(False)
                     continue
-                roofline_drawn |= _draw_roofline(ax, panel, marker_of, several_files)
-                for (activation, impl, file), series in panel.groupby(
-                        ["activation", "impl", "file"], sort=False):
-                    _draw_micro_series(ax, series, activation_color(str(activation)),
-                                       style_of[str(impl)], marker_of[str(file)])
-                ax.set_xscale("log")
-                ax.set_yscale("log")
-                ax.set_title(f"{PASS_TITLES.get(pass_, pass_)} · {dtype} · {device}")
-                ax.set_xlabel("elements per tensor (log scale)")
-                ax.grid(True, which="major", alpha=0.3)
-                ax.grid(True, which="minor", alpha=0.1)
-            shown = [ax for ax in axes_row if ax.get_visible()]
-            if shown:
-                shown[0].set_ylabel("time per call (log scale)" if metric == "median_s"
-                                    else "throughput, GB/s (log scale)")
-                for ax in shown:
-                    _log_axis(ax.xaxis, EngFormatter(sep=""))
-                    _log_axis(ax.yaxis, EngFormatter(unit="s", sep=" ") if metric == "median_s"
-                              else FuncFormatter(lambda value, _: f"{value:g}"))
-                    ax.tick_params(axis="y", labelleft=ax is shown[0])
-
-        entries, headings = [], []
-        if several_impls or several_files:
-            headings.append("activation")
-            entries += [_heading("activation")] + [
-                _line(name, color=activation_color(name), linewidth=2) for name in activations]
-        else:
-            entries += [_line(name, color=activation_color(name), linewidth=1.8, marker="o",
-                              markersize=5) for name in activations]
-        if several_impls:
-            headings.append("implementation")
-            entries += [_heading("implementation")] + [
-                _line(impl, color=NEUTRAL_COLOR, linestyle=style_of[impl]) for impl in impls]
-        if several_files:
-            headings.append("report file")
-            entries += [_heading("report file")] + [
-                _line(file, color=NEUTRAL_COLOR, linestyle="none", marker=marker_of[file])
-                for file in files]
-        entries.append(_heading(""))
-        if roofline_drawn:
-            entries.append(_line("memory roofline (copy)", color=ROOFLINE_COLOR,
-                                 linestyle="--", linewidth=1.3))
-        entries.append(_band("95 % CI of the median"))
-        if hollow_kinds:
-            entries.append(_line(f"hollow: {' or '.join(hollow_kinds)}", color=NEUTRAL_COLOR,
-                                 linestyle="none", marker="o", markerfacecolor="white",
-                                 markeredgewidth=1.4))
-        _legend(fig, entries, headings)
+                title = f"{PASS_TITLES.get(pass_, pass_)} · {dtype} · {device}"
+                roofline_drawn |= _draw_micro_panel(ax, panel, looks, title)
+            _micro_row_axes([ax for ax in axes_row if ax.get_visible()], metric)
+        _legend(fig, *_micro_legend(looks, roofline_drawn, hollow_kinds))
         _title(fig, "Time per call against tensor size (median)" if metric == "median_s"
                else "Throughput against tensor size (minimum bytes / median time)", 2.6)
         return _save(fig, output, dpi)
+
+
+def _draw_micro_panel(ax, panel: pd.DataFrame, looks: _MicroLooks, title: str) -> bool:
+    """One panel's roofline and series on log-log axes; whether a roofline was drawn."""
+    roofline_drawn = _draw_roofline(ax, panel, looks.marker_of, looks.several_files)
+    for (activation, impl, file), series in panel.groupby(["activation", "impl", "file"],
+                                                          sort=False):
+        _draw_micro_series(ax, series, activation_color(str(activation)),
+                           looks.style_of[str(impl)], looks.marker_of[str(file)])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.set_xlabel("elements per tensor (log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
+    return roofline_drawn
+
+
+def _micro_row_axes(shown: list, metric: str) -> None:
+    """A row of panels shares its y scale: the label and tick labels on its first panel only."""
+    from matplotlib.ticker import EngFormatter, FuncFormatter
+
+    if not shown:
+        return
+    shown[0].set_ylabel("time per call (log scale)" if metric == "median_s"
+                        else "throughput, GB/s (log scale)")
+    for ax in shown:
+        _log_axis(ax.xaxis, EngFormatter(sep=""))
+        _log_axis(ax.yaxis, EngFormatter(unit="s", sep=" ") if metric == "median_s"
+                  else FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.tick_params(axis="y", labelleft=ax is shown[0])
+
+
+def _micro_legend(looks: _MicroLooks, roofline_drawn: bool,
+                  hollow_kinds: list[str]) -> tuple[list, list[str]]:
+    """(entries, headings): activations, then implementations and files where they vary, then
+    the roofline, the interval band and the hollow markers."""
+    entries, headings = [], []
+    if looks.several_impls or looks.several_files:
+        headings.append("activation")
+        entries += [_heading("activation")] + [
+            _line(name, color=activation_color(name), linewidth=2) for name in looks.activations]
+    else:
+        entries += [_line(name, color=activation_color(name), linewidth=1.8, marker="o",
+                          markersize=5) for name in looks.activations]
+    if looks.several_impls:
+        headings.append("implementation")
+        entries += [_heading("implementation")] + [
+            _line(impl, color=NEUTRAL_COLOR, linestyle=looks.style_of[impl])
+            for impl in looks.impls]
+    if looks.several_files:
+        headings.append("report file")
+        entries += [_heading("report file")] + [
+            _line(file, color=NEUTRAL_COLOR, linestyle="none", marker=looks.marker_of[file])
+            for file in looks.files]
+    entries.append(_heading(""))
+    if roofline_drawn:
+        entries.append(_line("memory roofline (copy)", color=ROOFLINE_COLOR, linestyle="--",
+                             linewidth=1.3))
+    entries.append(_band("95 % CI of the median"))
+    if hollow_kinds:
+        entries.append(_line(f"hollow: {' or '.join(hollow_kinds)}", color=NEUTRAL_COLOR,
+                             linestyle="none", marker="o", markerfacecolor="white",
+                             markeredgewidth=1.4))
+    return entries, headings
 
 
 def _draw_micro_series(ax, series: pd.DataFrame, color, linestyle, marker) -> None:
