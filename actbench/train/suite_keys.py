@@ -134,9 +134,6 @@ def schema() -> dict[str, dict[str, object]]:
     return result
 
 
-# ----------------------------------------------------------------------------------------------
-# Resolving the sections of one sweep point
-
 def resolve_config(sections: Mapping[str, object]) -> tuple[dict, list[Problem]]:
     """Fill defaults into the six sections and check every value.
 
@@ -167,7 +164,6 @@ def resolve_config(sections: Mapping[str, object]) -> tuple[dict, list[Problem]]
         config[section] = _resolve_section(section, raw, keys, other_keys, problems)
     check_across_keys(config, problems)
     return config, problems
-
 
 
 def _resolve_section(section: str, raw: Mapping, keys: Mapping[str, Key],
