@@ -23,9 +23,10 @@ import pandas as pd
 from ..compare.load import RUN_COLUMNS, sweep_columns
 from ..compare.metrics import is_accuracy
 from ..compare.micro import USABLE_STATUSES
+from ..compare.train import MISSING_VALUE, NOISE_KEY, bare_activation, run_labels
 from ..errors import ActbenchError
-from .plots import activation_color, check_output_path
 from ..records.paths import file_name_part
+from .plots import activation_color, check_output_path
 
 MICRO_METRICS = ("median_s", "gbps")
 EPOCH_METRICS = ("test_acc", "train_acc", "test_loss", "train_loss", "lr", "epoch_s",
@@ -154,8 +155,6 @@ def metric_axis(metric: str) -> tuple[str, float]:
 def _eq(column: pd.Series, value) -> pd.Series:
     """Cells equal to `value`; NaN matches NaN and the comparison's "—" (a key a report lacks or
     left blank), and "20" matches 20.0 (text and numbers mixed)."""
-    from ..compare.train import MISSING_VALUE
-
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == MISSING_VALUE:
         return column.isna() | (column.astype(str).str.strip() == "")
     return column.eq(value) | (column.astype(str) == str(value))
@@ -466,8 +465,6 @@ def plot_train(comparison, frame: pd.DataFrame, output: Path, *, dpi: float = 15
     output = check_output_path(output)
     table = _comparison_table(comparison)
     metric = comparison.metric
-    from ..compare.train import bare_activation, run_labels
-
     runs = _ok_runs(frame, metric)
     runs = runs.assign(_label=run_labels(runs, getattr(comparison, "labels_with_impl", False)))
     label, scale = metric_axis(metric)
@@ -480,53 +477,75 @@ def plot_train(comparison, frame: pd.DataFrame, output: Path, *, dpi: float = 15
     with plt.rc_context(STYLE):
         fig, axes = _grid(plt, len(groups), 3, (width, 3.6), 2.8)
         for ax, (values, rows) in zip(axes, groups):
-            rows = rows.sort_values("rank", na_position="last", kind="stable") \
-                if "rank" in rows.columns else rows
-            names = []
-            for x, row in enumerate(rows.to_dict("records")):
-                name = str(row["activation"])
-                color = activation_color(bare_activation(name))
-                mine = runs[_select(runs, values) & (runs["_label"] == name)]
-                if "seed" in mine.columns:
-                    mine = mine.sort_values("seed", kind="stable")
-                points = mine[metric].to_numpy(dtype=float) * scale
-                offsets = np.linspace(-0.17, 0.17, len(points)) if len(points) > 1 else [0.0]
-                ax.scatter(x - 0.08 + np.asarray(offsets[:len(points)]), points, s=22,
-                           color=color, alpha=0.6, linewidths=0, zorder=2)
-                mean, low, high = (float(row[c]) * scale for c in ("mean", "ci_low", "ci_high"))
-                error = [[mean - low], [high - mean]] if math.isfinite(low) and \
-                    math.isfinite(high) else None
-                ax.errorbar(x + 0.25, mean, yerr=error, fmt="D", color=color, markersize=6,
-                            markeredgecolor="black", markeredgewidth=0.8, ecolor="black",
-                            elinewidth=1.2, capsize=4, zorder=3)
-                significant = _truthy(row.get("significant"))
-                any_significant |= significant
-                tick = name + (" *" if significant else "")
-                if name == baseline:
-                    tick += "\n(baseline)"
-                    ax.axhline(mean, color=NEUTRAL_COLOR, linestyle=":", linewidth=1, zorder=1)
-                names.append(tick)
-            ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0,
-                          ha="right" if len(names) > 4 else "center")
-            ax.set_xlim(-0.6, len(names) - 0.4)
+            any_significant |= _draw_train_panel(ax, rows, runs[_select(runs, values)], metric,
+                                                 scale, baseline)
             ax.set_ylabel(label)
             ax.grid(True, axis="y", alpha=0.3)
             if values:
                 ax.set_title(_group_title(values))
-        confidence = getattr(comparison, "confidence", None)
-        interval = f"{confidence:.0%} CI" if confidence else "confidence interval"
-        entries = [_line("one run (seed)", color=NEUTRAL_COLOR, linestyle="none", marker="o",
-                         markersize=5, alpha=0.6),
-                   _line(f"mean and {interval}", color=NEUTRAL_COLOR, linestyle="none",
-                         marker="D", markeredgecolor="black"),
-                   _line(f"{baseline} (baseline) mean", color=NEUTRAL_COLOR, linestyle=":")]
-        if any_significant:
-            entries.append(_heading(f"* differs from {baseline}:\n  Holm-adjusted "
-                                    f"p < {comparison.alpha:g}"))
-        _legend(fig, entries)
+        _legend(fig, _train_legend(comparison, baseline, any_significant))
         direction = "higher" if comparison.higher_is_better else "lower"
         _title(fig, f"{label} per activation, best first ({direction} is better)", 2.8)
         return _save(fig, output, dpi)
+
+
+def _draw_train_panel(ax, rows: pd.DataFrame, runs: pd.DataFrame, metric: str, scale: float,
+                      baseline: str) -> bool:
+    """One group, best rank first: per activation its runs and its mean with the interval, the
+    baseline's mean across the panel; whether any activation differs significantly."""
+    rows = rows.sort_values("rank", na_position="last", kind="stable") \
+        if "rank" in rows.columns else rows
+    names, any_significant = [], False
+    for x, row in enumerate(rows.to_dict("records")):
+        name = str(row["activation"])
+        mean = _draw_train_activation(ax, x, row, runs[runs["_label"] == name], metric, scale)
+        significant = _truthy(row.get("significant"))
+        any_significant |= significant
+        tick = name + (" *" if significant else "")
+        if name == baseline:
+            tick += "\n(baseline)"
+            ax.axhline(mean, color=NEUTRAL_COLOR, linestyle=":", linewidth=1, zorder=1)
+        names.append(tick)
+    ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0,
+                  ha="right" if len(names) > 4 else "center")
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    return any_significant
+
+
+def _draw_train_activation(ax, x: int, row: dict, runs: pd.DataFrame, metric: str,
+                           scale: float) -> float:
+    """One activation at position x: each run (by seed) as a point on the left, the mean with
+    its interval on the right; returns the mean as drawn."""
+    color = activation_color(bare_activation(str(row["activation"])))
+    if "seed" in runs.columns:
+        runs = runs.sort_values("seed", kind="stable")
+    points = runs[metric].to_numpy(dtype=float) * scale
+    offsets = np.linspace(-0.17, 0.17, len(points)) if len(points) > 1 else [0.0]
+    ax.scatter(x - 0.08 + np.asarray(offsets[:len(points)]), points, s=22,
+               color=color, alpha=0.6, linewidths=0, zorder=2)
+    mean, low, high = (float(row[c]) * scale for c in ("mean", "ci_low", "ci_high"))
+    error = [[mean - low], [high - mean]] if math.isfinite(low) and math.isfinite(high) else None
+    ax.errorbar(x + 0.25, mean, yerr=error, fmt="D", color=color, markersize=6,
+                markeredgecolor="black", markeredgewidth=0.8, ecolor="black",
+                elinewidth=1.2, capsize=4, zorder=3)
+    return mean
+
+
+def _interval_name(comparison) -> str:
+    confidence = getattr(comparison, "confidence", None)
+    return f"{confidence:.0%} CI" if confidence else "confidence interval"
+
+
+def _train_legend(comparison, baseline: str, any_significant: bool) -> list:
+    entries = [_line("one run (seed)", color=NEUTRAL_COLOR, linestyle="none", marker="o",
+                     markersize=5, alpha=0.6),
+               _line(f"mean and {_interval_name(comparison)}", color=NEUTRAL_COLOR,
+                     linestyle="none", marker="D", markeredgecolor="black"),
+               _line(f"{baseline} (baseline) mean", color=NEUTRAL_COLOR, linestyle=":")]
+    if any_significant:
+        entries.append(_heading(f"* differs from {baseline}:\n  Holm-adjusted "
+                                f"p < {comparison.alpha:g}"))
+    return entries
 
 
 def sweep_axis_kind(values: pd.Series) -> str:
@@ -544,8 +563,6 @@ def sweep_axis_kind(values: pd.Series) -> str:
 def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) -> Path:
     """The metric's mean against one sweep key, a line with a CI band per activation (as in the
     Mish paper's depth and noise figures); other group keys that vary become panels."""
-    from ..compare.train import bare_activation
-
     output = check_output_path(output)
     table = _comparison_table(comparison)
     if sweep_key not in comparison.group_keys or sweep_key not in table.columns:
@@ -553,11 +570,7 @@ def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) ->
                             f"{', '.join(comparison.group_keys) or 'none'}")
     table = table[table[sweep_key].notna()]
     kind = sweep_axis_kind(table[sweep_key])
-    if kind == "categorical":
-        categories = list(dict.fromkeys(table[sweep_key].astype(str)))
-        position = table[sweep_key].astype(str).map(categories.index).astype(float)
-    else:
-        position = pd.to_numeric(table[sweep_key], errors="coerce").astype(float)
+    position, categories = _sweep_positions(table[sweep_key], kind)
     table = table.assign(_x=position)
     others = _varying(table, [k for k in comparison.group_keys if k != sweep_key])
     groups = _groups(table, others)
@@ -565,47 +578,67 @@ def plot_sweep(comparison, sweep_key: str, output: Path, *, dpi: float = 150) ->
     baseline = str(comparison.baseline)
     activations = list(dict.fromkeys(table["activation"].astype(str)))
     plt = _pyplot()
-    from matplotlib.ticker import FixedLocator, NullLocator
-
     with plt.rc_context(STYLE):
         fig, axes = _grid(plt, len(groups), 3, (4.6, 3.6), 2.4, sharey=True)
         for ax, (values, rows) in zip(axes, groups):
-            for name, line in rows.groupby(rows["activation"].astype(str), sort=False):
-                line = line.sort_values("_x")
-                color = activation_color(bare_activation(name))
-                ax.plot(line["_x"], line["mean"] * scale, color=color, marker="o", markersize=4.5,
-                        linewidth=2.6 if name == baseline else 1.7, zorder=3)
-                band = _finite(line["ci_low"]) & _finite(line["ci_high"])
-                if band.any():
-                    ax.fill_between(line["_x"], line["ci_low"] * scale, line["ci_high"] * scale,
-                                    where=band, color=color, alpha=0.15, linewidth=0, zorder=2)
-            if kind == "log":
-                ax.set_xscale("log")
-            ticks = sorted(set(table["_x"]))
-            if kind == "categorical":
-                ax.set_xticks(ticks, categories, rotation=30 if len(categories) > 4 else 0,
-                              ha="right" if len(categories) > 4 else "center")
-                ax.set_xlim(-0.4, len(categories) - 0.6)
-            elif len(ticks) <= 12:
-                ax.xaxis.set_major_locator(FixedLocator(ticks))
-                ax.xaxis.set_ticklabels([f"{t:g}" for t in ticks])
-                ax.xaxis.set_minor_locator(NullLocator())
-            ax.set_xlabel(sweep_key + (" (log scale)" if kind == "log" else ""))
+            _draw_sweep_lines(ax, rows, scale, baseline)
+            _sweep_x_axis(ax, kind, sorted(set(table["_x"])), categories, sweep_key)
             _ylabel(ax, label)
             ax.grid(True, alpha=0.3)
             if values:
                 ax.set_title(_group_title(values))
-        confidence = getattr(comparison, "confidence", None)
-        interval = f"{confidence:.0%} CI" if confidence else "confidence interval"
-        entries = [_line(name + (" (baseline)" if name == baseline else ""),
-                         color=activation_color(bare_activation(name)), marker="o", markersize=4.5,
-                         linewidth=2.6 if name == baseline else 1.7) for name in activations]
-        entries += [_heading(""), _line("mean over seeds", color=NEUTRAL_COLOR, marker="o",
-                                        markersize=4.5),
-                    _band(f"{interval} of the mean")]
-        _legend(fig, entries)
+        _legend(fig, _sweep_legend(comparison, activations, baseline))
         _title(fig, f"{label} against {sweep_key}", 2.4)
         return _save(fig, output, dpi)
+
+
+def _sweep_positions(values: pd.Series, kind: str) -> tuple[pd.Series, list[str]]:
+    """Where each sweep value sits on the x axis, and the categories in order where the values
+    are not numbers (each category at its index)."""
+    if kind != "categorical":
+        return pd.to_numeric(values, errors="coerce").astype(float), []
+    categories = list(dict.fromkeys(values.astype(str)))
+    return values.astype(str).map(categories.index).astype(float), categories
+
+
+def _draw_sweep_lines(ax, rows: pd.DataFrame, scale: float, baseline: str) -> None:
+    """Per activation the mean against the sweep value with its interval band; the baseline's
+    line is thicker."""
+    for name, line in rows.groupby(rows["activation"].astype(str), sort=False):
+        line = line.sort_values("_x")
+        color = activation_color(bare_activation(name))
+        ax.plot(line["_x"], line["mean"] * scale, color=color, marker="o", markersize=4.5,
+                linewidth=2.6 if name == baseline else 1.7, zorder=3)
+        band = _finite(line["ci_low"]) & _finite(line["ci_high"])
+        if band.any():
+            ax.fill_between(line["_x"], line["ci_low"] * scale, line["ci_high"] * scale,
+                            where=band, color=color, alpha=0.15, linewidth=0, zorder=2)
+
+
+def _sweep_x_axis(ax, kind: str, ticks: list[float], categories: list[str], sweep_key: str) -> None:
+    """Categories by name, a few numbers each at its own tick, many numbers as matplotlib likes."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    if kind == "log":
+        ax.set_xscale("log")
+    if kind == "categorical":
+        ax.set_xticks(ticks, categories, rotation=30 if len(categories) > 4 else 0,
+                      ha="right" if len(categories) > 4 else "center")
+        ax.set_xlim(-0.4, len(categories) - 0.6)
+    elif len(ticks) <= 12:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_ticklabels([f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(sweep_key + (" (log scale)" if kind == "log" else ""))
+
+
+def _sweep_legend(comparison, activations: list[str], baseline: str) -> list:
+    entries = [_line(name + (" (baseline)" if name == baseline else ""),
+                     color=activation_color(bare_activation(name)), marker="o", markersize=4.5,
+                     linewidth=2.6 if name == baseline else 1.7) for name in activations]
+    return entries + [_heading(""), _line("mean over seeds", color=NEUTRAL_COLOR, marker="o",
+                                          markersize=4.5),
+                      _band(f"{_interval_name(comparison)} of the mean")]
 
 
 def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
@@ -705,8 +738,6 @@ def write_figures(micro: pd.DataFrame | None, train: pd.DataFrame | None,
             plans.append((f"sweep-{file_name_part(key)}",
                           lambda path, key=key: plot_sweep(comparison, key, path, dpi=dpi)))
     if noise is not None and not noise.table.empty and _finite(noise.table["mean"]).any():
-        from ..compare.train import NOISE_KEY
-
         plans.append(("noise", lambda path: plot_sweep(noise, NOISE_KEY, path, dpi=dpi)))
     if epochs is not None and not epochs.empty and "test_acc" in epochs.columns and \
             _finite(pd.to_numeric(epochs["test_acc"], errors="coerce")).any():
