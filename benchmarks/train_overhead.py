@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from actbench.env import capture
 from actbench.train.executor import _DataCache
-from actbench.train.loop import activation_factory, resolve_device, train_run
+from actbench.train.loop import activation_factory, train_run
 from actbench.train.models import build_model
 from actbench.train.suite import suite_from_dict
 
@@ -28,12 +28,12 @@ def bare_epochs(run, splits, epochs: int, device) -> list[float]:
     """The loop a reader would write by hand: shuffle, forward, loss, backward, step."""
     torch.manual_seed(run.seed)
     cfg = run.config
-    options = {k: v for k, v in cfg["model"].items() if k != "name"}
-    model = build_model(cfg["model"]["name"], activation_factory(run, []), splits.input_shape,
-                        splits.num_classes, **options).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["optim"]["lr"])
+    model = build_model(cfg.model.name, activation_factory(run, []), splits.input_shape,
+                        splits.num_classes, init=cfg.model.init, init_std=cfg.model.init_std,
+                        **cfg.model.options).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
     x, y = splits.train_x.to(device), splits.train_y.to(device)
-    batch = cfg["train"]["batch_size"]
+    batch = cfg.train.batch_size
     generator = torch.Generator().manual_seed(run.seed)
     times = []
     for _ in range(epochs):
@@ -71,7 +71,7 @@ def main() -> None:
         "train": {"epochs": args.epochs, "batch_size": args.batch_size, "device": args.device},
         "activations": [args.activation], "seeds": [0]}, check_data=True)
     run = suite.runs()[0]
-    device = resolve_device(args.device)
+    device = torch.device(run.device)  # resolved once, when the suite expanded
     splits = _DataCache().get(run, device)
     environment = capture()
     print(f"# {environment['cpu']}, torch {environment['torch']}, {args.threads} threads, "
