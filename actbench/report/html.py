@@ -18,8 +18,8 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import ActbenchError
-from .compare_tables import Section
 from ..records.clock import utc_now
+from .compare_tables import Section
 
 FIGURE_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
