@@ -1,1 +1,1 @@
-"""Presentation: tables, plots and (later) report files. Nothing here measures or computes statistics."""
+"""Presentation: tables, figures, exporters and the HTML page. Nothing here measures or computes statistics."""
