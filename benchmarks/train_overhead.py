@@ -18,22 +18,18 @@ import torch
 import torch.nn.functional as F
 
 from actbench.env import capture
-from actbench.train.executor import _DataCache
-from actbench.train.loop import activation_factory, train_run
-from actbench.train.models import build_model
+from actbench.train.executor import DataCache
+from actbench.train.loop import build_run_model, train_run
 from actbench.train.suite import suite_from_dict
 
 
 def bare_epochs(run, splits, epochs: int, device) -> list[float]:
     """The loop a reader would write by hand: shuffle, forward, loss, backward, step."""
     torch.manual_seed(run.seed)
-    cfg = run.config
-    model = build_model(cfg.model.name, activation_factory(run, []), splits.input_shape,
-                        splits.num_classes, init=cfg.model.init, init_std=cfg.model.init_std,
-                        **cfg.model.options).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    model = build_run_model(run, splits, device, [])
+    optimizer = torch.optim.Adam(model.parameters(), lr=run.config.optim.lr)
     x, y = splits.train_x.to(device), splits.train_y.to(device)
-    batch = cfg.train.batch_size
+    batch = run.config.train.batch_size
     generator = torch.Generator().manual_seed(run.seed)
     times = []
     for _ in range(epochs):
@@ -72,7 +68,7 @@ def main() -> None:
         "activations": [args.activation], "seeds": [0]}, check_data=True)
     run = suite.runs()[0]
     device = torch.device(run.device)  # resolved once, when the suite expanded
-    splits = _DataCache().get(run, device)
+    splits = DataCache().get(run, device)
     environment = capture()
     print(f"# {environment['cpu']}, torch {environment['torch']}, {args.threads} threads, "
           f"device {device}; {args.model} on {args.data} ({len(splits.train_x)} training samples), "

@@ -1,4 +1,4 @@
-"""One Rich renderer for the progress vocabulary (`actbench.progress`), used by every command.
+"""One Rich renderer for the progress vocabulary (`actbench.progress`), used by micro and train.
 
 On a terminal: a bar over the items with ETA, a second bar for steps inside the current item, and
 each finished item's line printed above them. Piped: only the lines. Quiet: nothing.

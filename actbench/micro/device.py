@@ -60,7 +60,9 @@ class MicroDevice:
         return None
 
 
-CpuDevice = MicroDevice
+@dataclass(frozen=True)
+class CpuDevice(MicroDevice):
+    """The CPU: every default of `MicroDevice`."""
 
 
 @dataclass(frozen=True)

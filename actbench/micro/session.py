@@ -18,7 +18,7 @@ import torch
 from .. import env
 from ..errors import ActbenchError
 from ..progress import OnProgress
-from ..records.paths import check_writable, default_report_path as report_path
+from ..records.paths import check_writable, stamped_report_path
 from ..records.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
 from ..records.writer import (ReportWriter, check_header, completed_keys, filter_rows,
                               write_sidecar)
@@ -67,7 +67,7 @@ class MicroRun:
 
 def default_report_path(devices: list[str], folder: Path = Path("reports")) -> Path:
     device = "+".join(d.replace(":", "") for d in devices)
-    return report_path("micro", env.capture_host(), device, folder=folder)
+    return stamped_report_path("micro", env.capture_host(), device, folder=folder)
 
 
 def open_run(options: MicroOptions) -> MicroRun:

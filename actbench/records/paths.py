@@ -12,11 +12,12 @@ REPORTS_FOLDER = Path("reports")
 
 
 def file_name_part(text: str) -> str:
-    """`text` made safe inside a file name (host and suite names in default report paths)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text))
+    """`text` made safe inside a file name (host and suite names in default report paths); `+`
+    stays, as it joins the devices of a micro report (micro-host-cpu+cuda0-...)."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", str(text))
 
 
-def default_report_path(kind: str, *parts: str, folder: Path = REPORTS_FOLDER) -> Path:
+def stamped_report_path(kind: str, *parts: str, folder: Path = REPORTS_FOLDER) -> Path:
     """reports/<kind>-<part>-...-<UTC stamp>.csv, each part made safe for a file name."""
     words = [kind, *(file_name_part(part) for part in parts), utc_stamp()]
     return Path(folder) / ("-".join(words) + ".csv")

@@ -1,7 +1,7 @@
 """Typed, frozen configuration: what one training run computes, as validation leaves it.
 
-`suite.py` checks the raw YAML sections (as plain dicts, so every problem can be listed at once)
-and only then builds these objects. They are plain data so that a run can be sent to another
+Suite validation (`suite_keys.py` with the toolkit of `validation.py`) checks the raw YAML
+sections as plain dicts, so every problem can be listed at once, and only then builds these objects. They are plain data so that a run can be sent to another
 process unchanged: every class pickles and round-trips through `to_dict()` / `from_dict()`, whose
 dicts are exactly the resolved sections a suite's sidecar records and its config hash is made of.
 """
@@ -61,7 +61,7 @@ class Options(Mapping):
         return len(self._items)
 
     def __hash__(self) -> int:
-        return hash(self._items)
+        return hash(frozenset(self._items))  # equal mappings (in any key order) hash alike
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Options are read-only")
@@ -176,11 +176,6 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Mapping[str, Any]]) -> RunConfig:
         return cls(**{name: section.from_dict(values[name]) for name, section in SECTIONS.items()})
-
-    def get(self, dotted: str) -> Any:
-        """The value of a dotted key ("model.depth"), as plain data."""
-        section, name = dotted.split(".", 1)
-        return self.to_dict()[section][name]
 
 
 @dataclass(frozen=True)

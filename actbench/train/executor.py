@@ -17,7 +17,7 @@ from typing import Any
 from .. import env
 from ..errors import ActbenchError, describe_error
 from ..progress import ItemAdvanced, ItemFinished, ItemStarted, OnProgress, PlanStarted, ignore
-from ..records.paths import check_writable, default_report_path as report_path, epochs_path
+from ..records.paths import check_writable, epochs_path, stamped_report_path
 from ..records.rows import new_row
 from ..records.schema import TRAIN_RUN_KEY, noise_columns, train_columns, train_epoch_columns
 from ..records.writer import (ReportWriter, check_header, filter_rows, read_header, read_rows,
@@ -28,7 +28,7 @@ from .suite import Suite
 
 
 def default_report_path(suite: Suite, folder: Path = Path("reports")) -> Path:
-    return report_path("train", suite.name, folder=folder)
+    return stamped_report_path("train", suite.name, folder=folder)
 
 
 @dataclass
@@ -80,7 +80,7 @@ FINISHED = ("ok", "diverged")
 DATA_SEED = 42
 
 
-class _DataCache:
+class DataCache:
     """The last data set loaded (runs are ordered so consecutive ones share it). A load that
     failed is remembered too: the runs that need it fail at once with the same message instead of
     retrying a download for every one."""
@@ -116,10 +116,10 @@ class _DataCache:
 def _run_key_columns(suite_run: SuiteRun, run: RunSpec) -> dict[str, Any]:
     return {"suite": suite_run.suite.name, "run_index": run.index, "config_hash": run.config_hash,
             "activation": run.activation.label, "impl": run.activation.impl or "", "seed": run.seed,
-            **{key: _cell(run.sweep.get(key)) for key in suite_run.sweep_keys}}
+            **{key: _sweep_cell(run.sweep.get(key)) for key in suite_run.sweep_keys}}
 
 
-def _cell(value: Any) -> Any:
+def _sweep_cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
@@ -139,7 +139,7 @@ def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore) -> None:
     filter_rows(suite_run.epochs_out, lambda row: row.get("config_hash") not in hashes)
     run_columns = train_columns(suite_run.sweep_keys, suite_run.noise_columns)
     epoch_columns = train_epoch_columns(suite_run.sweep_keys)
-    cache = _DataCache()
+    cache = DataCache()
     on_progress(PlanStarted(total=len(pending), unit="runs"))
     with ReportWriter(suite_run.out, run_columns) as runs_writer, \
             ReportWriter(suite_run.epochs_out, epoch_columns) as epochs_writer:
@@ -163,7 +163,7 @@ def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore) -> None:
             on_progress(ItemFinished(label, result.status, run_line(run, len(suite_run.runs), result)))
 
 
-def _train_one(run: RunSpec, cache: _DataCache, on_epoch, on_batch) -> RunResult:
+def _train_one(run: RunSpec, cache: DataCache, on_epoch, on_batch) -> RunResult:
     """One run's result; a data set that does not load fails the run, not the suite."""
     import torch
 
@@ -217,5 +217,4 @@ def run_rows(suite_run: SuiteRun) -> list[dict[str, str]]:
     return [row for row in read_rows(suite_run.out) if row.get("config_hash") in hashes]
 
 
-__all__ = ["SuiteRun", "prepare", "execute", "run_rows", "run_line", "resume_command", "epochs_path",
-           "TRAIN_RUN_KEY"]
+__all__ = ["DataCache", "SuiteRun", "prepare", "execute", "run_rows", "run_line", "resume_command"]

@@ -89,21 +89,19 @@ def activation_factory(run: RunSpec, created: list[nn.Module]) -> Callable[[int]
     return act
 
 
-def resolve_device(name: str) -> torch.device:
-    """A device name as torch's device ('auto' -> cuda:0, mps or cpu), checked as everywhere else."""
-    return torch.device(devices.resolve_device(name))
-
-
 def native_bf16(device: torch.device) -> bool:
     """bfloat16 in hardware (Ampere, compute capability 8, and newer); older GPUs get float16 with
     a GradScaler. (`torch.cuda.is_bf16_supported()` also says yes where bf16 is only emulated.)"""
     return torch.cuda.get_device_capability(device)[0] >= 8
 
 
-def autocast(device: torch.device, amp: bool) -> torch.autocast:
-    """Mixed precision where `amp` asks for it: bfloat16, or float16 on GPUs without native bf16."""
-    half = device.type == "cuda" and amp and not native_bf16(device)
-    return torch.autocast(device.type, dtype=torch.float16 if half else torch.bfloat16, enabled=amp)
+def autocast(device: torch.device, amp: bool):
+    """Mixed precision where `amp` asks for it: bfloat16, or float16 on GPUs without native bf16.
+    Without amp no autocast is built at all: torch 2.4 refuses device_type 'mps' even disabled."""
+    if not amp:
+        return contextlib.nullcontext()
+    half = device.type == "cuda" and not native_bf16(device)
+    return torch.autocast(device.type, dtype=torch.float16 if half else torch.bfloat16)
 
 
 @contextlib.contextmanager
@@ -161,7 +159,7 @@ def train_run(run: RunSpec, splits: data_module.DataSplits,
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
                 _deterministic(run.config.train.deterministic), peak:
-            _train(Trainer(run, splits, device), result, on_epoch, on_batch or _no_batch)
+            _train(run, splits, device, result, on_epoch, on_batch or _no_batch)
     except Diverged as error:
         result.status, result.message = "diverged", str(error)
     except Exception as error:  # noqa: BLE001 - the suite goes on; the row says what happened
@@ -177,23 +175,18 @@ def _no_batch(epoch: int, step: int, steps: int) -> None:
 
 
 class Trainer:
-    """Everything one run trains with, set up in the order that consumes the seeded RNGs:
-    torch's global RNG (model initialisation), numpy's (mixup's mixing weights), and the batch
-    generator (batch order, augmentation, mixup's partners)."""
+    """Everything one run trains with around its model (built first, from torch's seeded global
+    RNG): numpy's RNG (mixup's mixing weights), the batch generator (batch order, augmentation,
+    mixup's partners), optimiser, schedule, loss scaling and criterion."""
 
-    def __init__(self, run: RunSpec, splits: data_module.DataSplits, device: torch.device):
-        cfg, self.splits, self.device = run.config, splits, device
+    def __init__(self, run: RunSpec, splits: data_module.DataSplits, device: torch.device,
+                 model: nn.Module, created: list[nn.Module]):
+        cfg, self.splits, self.device, self.model = run.config, splits, device, model
         self.train_cfg, self.optim_cfg = cfg.train, cfg.optim
-        torch.manual_seed(run.seed)
         self.np_rng = np.random.default_rng(run.seed)
         self.batch_generator = torch.Generator().manual_seed(run.seed)
         self.noise_seed = run.seed + 1
 
-        created: list[nn.Module] = []
-        self.model = build_model(cfg.model.name, activation_factory(run, created), splits.input_shape,
-                                 splits.num_classes, init=cfg.model.init, init_std=cfg.model.init_std,
-                                 **cfg.model.options).to(device)
-        self.params = count_parameters(self.model)
         self.channels_last = cfg.train.channels_last and len(splits.input_shape) == 3
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -283,9 +276,25 @@ class Trainer:
                            lr, epoch_s, seen / epoch_s if epoch_s > 0 else float("nan"))
 
 
-def _train(trainer: Trainer, result: RunResult, on_epoch, on_batch) -> None:
-    """The run: every epoch, then accuracy under input noise at each evaluation level."""
-    result.params = trainer.params
+def build_run_model(run: RunSpec, splits: data_module.DataSplits, device: torch.device,
+                    created: list[nn.Module]) -> nn.Module:
+    """The run's model on `device`, initialised from torch's global RNG; the activation modules
+    it holds are appended to `created`."""
+    model_cfg = run.config.model
+    return build_model(model_cfg.name, activation_factory(run, created), splits.input_shape,
+                       splits.num_classes, init=model_cfg.init, init_std=model_cfg.init_std,
+                       **model_cfg.options).to(device)
+
+
+def _train(run: RunSpec, splits: data_module.DataSplits, device: torch.device, result: RunResult,
+           on_epoch, on_batch) -> None:
+    """The run: the seeded model (counted before anything else can fail), the trainer set up
+    around it, every epoch, then accuracy under input noise at each evaluation level."""
+    torch.manual_seed(run.seed)
+    created: list[nn.Module] = []
+    model = build_run_model(run, splits, device, created)
+    result.params = count_parameters(model)
+    trainer = Trainer(run, splits, device, model, created)
     for epoch in range(1, trainer.train_cfg.epochs + 1):
         record = trainer.train_epoch(epoch, on_batch)
         result.epochs.append(record)

@@ -28,21 +28,20 @@ from pathlib import Path
 from .. import devices
 from ..errors import ActbenchError
 from . import data, suite_axes
-from .config import (HASH_EXCLUDED, HASH_LENGTH, ActivationEntry, Options, RunConfig, RunSpec,
-                     config_hash)
+from .config import ActivationEntry, Options, RunConfig, RunSpec, config_hash
 from .suite_axes import get_dotted, with_point
-from .suite_file import (SHIPPED_SUITES_DIR, activation_list, apply_override, find_suite,
-                         parse_override, read_yaml, seed_list)
-from .suite_keys import OPTIMISERS, SCHEDULES, SECTION_NAMES, resolve_config, schema
+from .suite_file import (activation_list, apply_override, find_suite, parse_override, read_yaml,
+                         seed_list)
+from .suite_keys import SECTION_NAMES, resolve_config, schema
 from .validation import Problem, SuiteError, show, unknown_key
 
 TOP_LEVEL_KEYS = ("name", "description", *SECTION_NAMES, "activations", "seeds", "baseline", "sweep")
 NAME_PATTERN = re.compile(r"^[\w.-]+$")
 
-__all__ = ["ActivationEntry", "HASH_EXCLUDED", "HASH_LENGTH", "OPTIMISERS", "RunSpec", "SCHEDULES",
-           "SECTION_NAMES", "SHIPPED_SUITES_DIR", "Suite", "SuiteError", "TOP_LEVEL_KEYS",
-           "config_hash", "find_suite", "load_suite", "missing_data", "parse_override",
-           "resolve_config", "schema", "suite_from_dict"]
+# the names callers use from here (the suite's public surface), wherever they are defined
+__all__ = ["ActivationEntry", "RunSpec", "Suite", "SuiteError", "TOP_LEVEL_KEYS", "config_hash",
+           "find_suite", "load_suite", "missing_data", "parse_override", "schema",
+           "suite_from_dict"]
 
 
 @dataclass

@@ -101,7 +101,7 @@ def test_a_failing_run_is_recorded_with_its_message(run_cli, tmp_path):
 
 
 def test_same_seed_same_metrics(tmp_path):
-    from actbench.train.executor import _DataCache
+    from actbench.train.executor import DataCache
     from actbench.train.loop import train_run
     from actbench.train.suite import load_suite
 
@@ -110,11 +110,32 @@ def test_same_seed_same_metrics(tmp_path):
     run = suite.runs()[0]
     import torch
 
-    splits = _DataCache().get(run, torch.device("cpu"))
+    splits = DataCache().get(run, torch.device("cpu"))
     first, second = train_run(run, splits), train_run(run, splits)
     assert first.status == "ok"
     assert [vars(e) | {"epoch_s": 0, "samples_per_s": 0} for e in first.epochs] == \
         [vars(e) | {"epoch_s": 0, "samples_per_s": 0} for e in second.epochs]
+
+
+def test_a_run_failing_after_its_model_is_built_still_reports_its_parameters(tmp_path,
+                                                                             monkeypatch):
+    import torch
+
+    from actbench.train import loop
+    from actbench.train.executor import DataCache
+    from actbench.train.suite import load_suite
+
+    run = load_suite(write_suite(tmp_path, seeds=[0], activations=["relu"])).runs()[0]
+    splits = DataCache().get(run, torch.device("cpu"))
+
+    def broken_optimizer(*args, **kwargs):
+        raise RuntimeError("no optimiser today")
+
+    monkeypatch.setattr(loop, "build_optimizer", broken_optimizer)
+    result = loop.train_run(run, splits)
+    assert result.status == "failed" and "no optimiser today" in result.message
+    # mlp, depth 1, width 16 on 1x6x6 inputs and 4 classes: 36*16+16 + 16*4+4
+    assert result.params == 36 * 16 + 16 + 16 * 4 + 4
 
 
 def test_quick_suite_runs_on_mnist1d(run_cli, tmp_path, monkeypatch):
@@ -287,7 +308,7 @@ def test_a_data_set_that_fails_to_load_is_tried_once(tmp_path, monkeypatch):
     import torch
 
     from actbench.train import data
-    from actbench.train.executor import _DataCache
+    from actbench.train.executor import DataCache
     from actbench.train.suite import load_suite
 
     calls = []
@@ -297,7 +318,7 @@ def test_a_data_set_that_fails_to_load_is_tried_once(tmp_path, monkeypatch):
         raise OSError("network unreachable")
 
     monkeypatch.setattr(data, "load_dataset", failing)
-    cache = _DataCache()
+    cache = DataCache()
     for run in load_suite(write_suite(tmp_path)).runs():
         with pytest.raises(OSError, match="network unreachable"):
             cache.get(run, torch.device("cpu"))

@@ -9,8 +9,8 @@ import pytest
 
 from actbench.errors import ActbenchError
 from actbench.records.clock import utc_now, utc_stamp
-from actbench.records.paths import (check_writable, default_report_path, epochs_path,
-                                    file_name_part, sidecar_path)
+from actbench.records.paths import (check_writable, epochs_path,
+                                    file_name_part, sidecar_path, stamped_report_path)
 from actbench.records.rows import blank_row, new_row
 from actbench.records.schema import (MICRO_COLUMNS, SCHEMA_VERSION, noise_columns, train_columns,
                                      train_epoch_columns)
@@ -52,9 +52,10 @@ def test_train_columns_put_sweep_and_noise_where_the_format_says():
 
 
 def test_paths():
-    path = default_report_path("train", "my suite/v2", folder="out")
+    path = stamped_report_path("train", "my suite/v2", folder="out")
     assert re.fullmatch(r"out/train-my-suite-v2-\d{8}T\d{6}Z\.csv", path.as_posix())
     assert file_name_part("a b:c") == "a-b-c"
+    assert file_name_part("cpu+cuda0") == "cpu+cuda0"  # micro joins its devices with +
     assert epochs_path(path).name.endswith(".epochs.csv")
     assert epochs_path(path).parent == path.parent
     assert sidecar_path(path).suffix == ".json"

@@ -116,6 +116,13 @@ def test_options_compare_as_mappings():
     assert Options({"a": [1, 2]}) == {"a": [1, 2]} and dict(Options({"a": {"b": (1,)}})) == {"a": {"b": [1]}}
 
 
+def test_equal_options_hash_alike_whatever_their_key_order():
+    first, second = Options({"a": 1, "b": [2, 3]}), Options({"b": [2, 3], "a": 1})
+    assert first == second and hash(first) == hash(second)
+    assert len({first, second}) == 1
+    assert Options({"a": 1}) != Options({"a": 2})
+
+
 def test_the_device_is_resolved_once(monkeypatch):
     calls = []
     real = devices.resolve_device

@@ -236,6 +236,12 @@ def test_run_configs_are_independent_copies():
     assert suite.config.to_dict()["optim"]["betas"] == [0.9, 0.999]
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.config.optim.betas = [0.5]
+    with pytest.raises(AttributeError):  # stored as a tuple: nothing to change in place
+        first.config.optim.betas.append(0.5)
+    with pytest.raises(TypeError):  # name-dependent options are a read-only mapping
+        first.config.model.options["depth"] = 5
+    assert second.config.model.options["depth"] == first.config.model.options["depth"]
+    assert first.config == second.config and hash(first.config) == hash(second.config)
 
 
 def test_sweep_keys_that_cannot_be_swept():
