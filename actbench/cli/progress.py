@@ -12,8 +12,8 @@ from ..progress import ItemAdvanced, ItemFinished, ItemStarted, PlanStarted, Pro
 class ProgressRenderer:
     """A context manager whose `__enter__` returns the listener to hand to the library."""
 
-    def __init__(self, console, quiet: bool = False):
-        self.console, self.quiet = console, quiet
+    def __init__(self, console, quiet: bool = False, transient: bool = True):
+        self.console, self.quiet, self.transient = console, quiet, transient
         self._progress = None
         self._items = self._steps = None
 
@@ -24,7 +24,7 @@ class ProgressRenderer:
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TimeRemainingColumn(),
-                                      console=self.console, transient=True)
+                                      console=self.console, transient=self.transient)
             self._progress.start()
         return self.on_event
 

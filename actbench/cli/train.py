@@ -51,7 +51,7 @@ def train(
         err.print(f"resuming {suite_run.out}: {len(suite_run.runs) - len(suite_run.pending)} of "
                   f"{len(suite_run.runs)} runs already done")
     try:
-        with ProgressRenderer(err, quiet) as on_progress:
+        with ProgressRenderer(err, quiet, transient=False) as on_progress:  # bars stay, as a log
             execute(suite_run, on_progress)
     except KeyboardInterrupt:
         again = resume_command(suite_path, set_, seeds, act, device, suite_run.out)
