@@ -152,9 +152,11 @@ def test_killed_run_keeps_finished_rows_and_resumes(tmp_path):
 
 def test_ctrl_c_exits_130_and_says_where_the_report_is(tmp_path):
     out = tmp_path / "r.csv"
-    command = [sys.executable, "-m", "actbench", "micro", "--act", "relu,silu",
-               "--pass", "fwd", "--size", "512,1024,2048,4096", "--min-time", "0.5", "--max-time", "0.5",
-               "--device", "cpu", "--out", str(out)]
+    # eight groups of at least 0.5 s: seconds of work left when the first row lands, even when a
+    # busy machine is slow to deliver the signal
+    command = [sys.executable, "-m", "actbench", "micro", "--act", "relu,silu", "--pass", "fwd",
+               "--size", "512,1024,2048,4096,8192,16384,32768,65536", "--min-time", "0.5",
+               "--max-time", "0.5", "--device", "cpu", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or len(read(out)) < 1):
