@@ -1,23 +1,20 @@
-"""Memory an activation costs: bytes kept for backward, and peak bytes during a pass.
+"""Memory an activation costs: bytes kept for backward.
 
 `saved_bytes` counts what autograd keeps between forward and backward, with
 `torch.autograd.graph.saved_tensors_hooks`, de-duplicated by storage: it works on every device
 and is the number that decides how large a batch fits (naive Mish keeps 2x its input,
 a memory-efficient one 1x).
 
-`peak_bytes` needs an allocator that counts: CUDA's does (`max_memory_allocated`, in cuda.py). PyTorch's CPU
-allocator keeps no statistics, RSS mixes in the C allocator's cache, and the profiler's memory
-events are incomplete, so on other devices peak_bytes is left empty (docs/methodology.md).
+Peak bytes during a pass are the device's to tell (`MicroDevice.peak_bytes`, micro/device.py):
+CUDA's allocator counts (`max_memory_allocated`, in cuda.py); PyTorch's CPU allocator keeps no
+statistics, RSS mixes in the C allocator's cache, and the profiler's memory events are
+incomplete, so on other devices peak_bytes is left empty (docs/methodology.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
-
-from .device import device_for
 
 
 def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:
@@ -32,8 +29,3 @@ def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         module(x)
     return sum(storages.values())
-
-
-def peak_bytes(call: Callable[[], object], device: str) -> int | None:
-    """Peak memory allocated above the level before `call` (CUDA only; None elsewhere)."""
-    return device_for(device).peak_bytes(call)

@@ -16,7 +16,7 @@ from ..compare.run import Comparison, check_gates, compare_reports
 from ..errors import ActbenchError
 from .compare_plots import comparison_figures
 from .compare_tables import Section, comparison_sections
-from .export import EXPORTERS, output_format, write_export
+from .export import export, output_format, write_export
 from .html import write_html_report
 from .plots import check_output_path
 
@@ -60,7 +60,7 @@ def _tables(comparison: Comparison, results: list[GateResult], fmt: str, out: Pa
     if out is None and fmt == "table":
         yield Message(sections=comparison_sections(comparison))
         return
-    text = EXPORTERS[fmt](comparison, results)
+    text = export(fmt, comparison, results)
     if out is None:
         yield Message(text=text)
         return

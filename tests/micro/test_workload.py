@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from actbench.micro.accuracy import measure_accuracy
-from actbench.micro.memory import peak_bytes, saved_bytes
+from actbench.micro.device import device_for
+from actbench.micro.memory import saved_bytes
 from actbench.micro.plan import make_plan
 from actbench.micro.workload import make_input, make_workload, min_bytes
 from actbench import activation
@@ -38,7 +39,7 @@ def test_saved_bytes_counts_a_storage_once_even_if_saved_twice():
 
 
 def test_peak_bytes_is_empty_off_cuda():
-    assert peak_bytes(lambda: None, "cpu") is None
+    assert device_for("cpu").peak_bytes(lambda: None) is None
 
 
 def test_inputs_are_seeded_and_standard_normal():
