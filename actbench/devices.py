@@ -64,6 +64,11 @@ def device_kind(device: object) -> str:
     return "cpu"
 
 
+def is_concrete(name: str) -> bool:
+    """Whether a name is one `resolve_device` returns (cpu, mps, cuda:N), not one it resolves."""
+    return name in ("cpu", "mps") or re.fullmatch(r"cuda:\d+", name) is not None
+
+
 def synchronize(device: object) -> None:
     """Wait for the work queued on `device` (no-op on the CPU)."""
     import torch

@@ -28,12 +28,14 @@ class ItemStarted:
 
 @dataclass(frozen=True)
 class ItemAdvanced:
-    """Progress inside the current item: `completed` of `total` steps, with its current `label`
-    (a run's batches, labelled by activation, seed and epoch)."""
+    """Progress inside an item: `completed` of `total` steps, with its current `label` (a run's
+    batches, labelled by activation, seed and epoch). `item` names the item (its ItemStarted
+    label) where several run at once; empty means the one started last."""
 
     label: str
     completed: int
     total: int
+    item: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,14 @@ class ItemFinished:
     line: str = ""
 
 
-ProgressEvent = PlanStarted | ItemStarted | ItemAdvanced | ItemFinished
+@dataclass(frozen=True)
+class Notice:
+    """A line worth reading that ends no item (a lost worker, a run about to be tried again)."""
+
+    line: str
+
+
+ProgressEvent = PlanStarted | ItemStarted | ItemAdvanced | ItemFinished | Notice
 OnProgress = Callable[[ProgressEvent], None]
 
 

@@ -26,6 +26,20 @@ def train(
                              "<UTC time>.csv; epochs go to <stem>.epochs.csv). An existing report "
                              "is resumed."),
     resume: Path = typer.Option(None, help="Resume this report: runs it holds are skipped."),
+    executor: str = typer.Option("local", help="local: each run in a worker process of its own "
+                                 "(default); inline: in this process, one at a time; ray: as Ray "
+                                 "tasks (pip install 'actbench[ray]')."),
+    workers: str = typer.Option("auto", help="Runs at once: a number, or auto (CPU: one per core "
+                                "at --threads each; CUDA: one per GPU)."),
+    threads: int = typer.Option(None, min=1, help="Torch threads (Ray: CPUs) per run; default the "
+                                "suite's train.threads, else the cores shared out."),
+    retries: int = typer.Option(0, min=0, help="Tries again for a run whose worker was lost "
+                                "(killed, out of memory, node gone)."),
+    address: str = typer.Option(None, help="Ray cluster to use (auto, HOST:PORT, ray://HOST:PORT); "
+                                "default: a local Ray started for this command."),
+    gpus_per_run: float = typer.Option(None, "--gpus-per-run", min=0.0, max=1.0,
+                                       help="Ray: GPUs per run (fractions share a GPU); default "
+                                       "1 for CUDA runs."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the report's path."),
 ) -> None:
@@ -35,14 +49,23 @@ def train(
     train.epochs=2`, `actbench train suites/cifar10.yaml --dry-run`.
     The suite format is documented in docs/suites.md.
     """
-    from ..train.executor import execute, prepare, resume_command
+    from ..train.executor import Execution, execute, prepare, resume_command
+    from ..train.resources import parse_workers
     from ..train.suite import load_suite
 
     if resume is not None and out is not None and Path(resume) != Path(out):
         raise ActbenchError("--resume and --out name different files; give one of them")
-    suite = load_suite(suite_path, overrides=set_ or (), seeds=seeds,
-                       activations=act or None, device=device, check_data=not dry_run)
-    suite_run = prepare(suite, resume or out, resume=resume is not None)
+    execution = Execution(executor=executor.strip().lower(), workers=parse_workers(workers),
+                          threads=threads, retries=retries, address=address,
+                          gpus_per_run=gpus_per_run)
+    remote = execution.executor == "ray"
+    if remote:  # before loading the suite: a missing extra is the first thing to hear of
+        from ..cluster import require_ray
+
+        require_ray()
+    suite = load_suite(suite_path, overrides=set_ or (), seeds=seeds, activations=act or None,
+                       device=device, check_data=not dry_run and not remote)
+    suite_run = prepare(suite, resume or out, resume=resume is not None, resolve_devices=not remote)
     console, err = _console(), _console(stderr=True)
     if dry_run:
         _print_plan(console, suite_run)
@@ -52,9 +75,11 @@ def train(
                   f"{len(suite_run.runs)} runs already done")
     try:
         with ProgressRenderer(err, quiet, transient=False) as on_progress:  # bars stay, as a log
-            execute(suite_run, on_progress)
+            execute(suite_run, on_progress, execution)
     except KeyboardInterrupt:
-        again = resume_command(suite_path, set_, seeds, act, device, suite_run.out)
+        again = resume_command(suite_path, set_, seeds, act, device, suite_run.out,
+                               _execution_flags(executor, workers, threads, retries, address,
+                                                gpus_per_run))
         err.print(f"interrupted: finished runs are in {suite_run.out}; resume with: {again}",
                   highlight=False, markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -63,6 +88,18 @@ def train(
     else:
         _print_summary(console, err, suite_run)
     _exit_if_not_ok(err, suite_run)
+
+
+def _execution_flags(executor, workers, threads, retries, address, gpus_per_run) -> list[str]:
+    """The executor's flags as given (defaults left out), for the resume command."""
+    words: list[str] = []
+    for flag, value, default in (("--executor", executor, "local"), ("--workers", workers, "auto"),
+                                 ("--threads", threads, None), ("--retries", retries, 0),
+                                 ("--address", address, None),
+                                 ("--gpus-per-run", gpus_per_run, None)):
+        if value is not None and value != default:
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return words
 
 
 def _print_plan(console, suite_run) -> None:

@@ -45,6 +45,11 @@ TRAIN_RUN_RESULT = (
     "samples_per_s", "peak_bytes", "peak_kind",
 )
 
+# Added to the runs file when runs moved into worker processes: the warm-up measured apart from
+# the (steady-state) epoch times, the torch threads a run had, how many tries it took. A report
+# written before keeps its columns when resumed (train_columns(..., legacy=True)).
+TRAIN_RUN_ADDED = ("warmup_s", "threads", "attempts")
+
 TRAIN_EPOCH_RESULT = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s",
                       "samples_per_s")
 
@@ -57,10 +62,13 @@ def noise_columns(levels: list[float]) -> list[str]:
     return columns
 
 
-def train_columns(sweep_keys: list[str], noise_columns: list[str]) -> tuple[str, ...]:
-    """A suite's runs file: run keys, its sweep keys, results, its noise levels, environment."""
+def train_columns(sweep_keys: list[str], noise_columns: list[str],
+                  legacy: bool = False) -> tuple[str, ...]:
+    """A suite's runs file: run keys, its sweep keys, results, its noise levels, environment
+    (`legacy`: the layout before TRAIN_RUN_ADDED)."""
+    added = () if legacy else TRAIN_RUN_ADDED
     return ("kind", "schema_version", "timestamp_utc", *TRAIN_RUN_KEY, *sweep_keys,
-            *TRAIN_RUN_RESULT, *noise_columns, *ENV_COLUMNS)
+            *TRAIN_RUN_RESULT, *added, *noise_columns, *ENV_COLUMNS)
 
 
 def train_epoch_columns(sweep_keys: list[str]) -> tuple[str, ...]:

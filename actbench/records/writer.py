@@ -138,6 +138,24 @@ def write_sidecar(report: Path, content: Mapping[str, Any], resumed: bool = Fals
     return path
 
 
+def update_sidecar(report: Path, changes: Mapping[str, Any]) -> Path:
+    """Set top-level keys of a report's sidecar (what is learnt while the command runs, such as
+    the host each run ran on), atomically; a missing or unreadable sidecar starts afresh."""
+    path = sidecar_path(Path(report))
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        content = {}
+    if not isinstance(content, dict):
+        content = {}
+    content.update(changes)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(content, indent=2, default=str, sort_keys=False) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def filter_rows(path: Path, keep: Callable[[dict[str, str]], bool]) -> None:
     """Rewrite a report with only the rows `keep` accepts (atomically: a temporary file, fsync,
     then rename), so an interruption leaves either the old file or the new one."""

@@ -12,12 +12,16 @@ import copy
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 HASH_LENGTH = 12
 # Where the data lives does not change what a run computes: moving the files keeps the hashes.
-HASH_EXCLUDED = (("data", "root"), ("data", "download"))
+# Neither do the resources a run is given (threads, GPUs per run): a suite run with 2 workers of
+# 1 thread each writes the hashes a sequential run writes, and either resumes the other.
+HASH_EXCLUDED = (("data", "root"), ("data", "download"), ("train", "threads"),
+                 ("train", "gpus_per_run"))
+RESOURCE_KEYS = ("train.threads", "train.gpus_per_run")
 
 
 def freeze(value: Any) -> Any:
@@ -85,8 +89,10 @@ class _Section:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]):
+        """The section from its dict; a field with a default may be missing (an older sidecar)."""
         names = [f.name for f in fields(cls)]
-        fixed = {name: freeze(values[name]) for name in names if name != "options"}
+        fixed = {f.name: freeze(values[f.name]) for f in fields(cls)
+                 if f.name != "options" and (f.name in values or f.default is MISSING)}
         if "options" in names:
             fixed["options"] = Options({k: v for k, v in values.items() if k not in fixed})
         elif set(values) - set(fixed):
@@ -147,6 +153,9 @@ class TrainConfig(_Section):
     compile: bool
     deterministic: bool
     device: str  # as written ('auto'); RunSpec.device is the concrete one
+    # resources, not part of what a run computes (HASH_EXCLUDED): None lets the executor choose
+    threads: int | None = None
+    gpus_per_run: float | None = None
 
 
 @dataclass(frozen=True)

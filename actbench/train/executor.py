@@ -1,30 +1,40 @@
-"""Run a suite: every pending run trained in order, each row on disk as soon as it exists.
+"""Run a suite: every pending run handed to an executor, each row on disk as soon as it exists.
 
-Resuming is by config hash: a run whose hash is in the runs file is done and skipped. Epoch rows
-of a run that was killed before its run row was written are dropped before resuming, so the
-re-run never duplicates them.
+The driver is the one writer. Runs execute where the executor puts them (in this process, in
+worker processes of their own, as Ray tasks); their messages come back here in any order and
+become rows, appended and fsynced as they arrive, and progress events.
+
+Resuming is by config hash: a run whose hash is in the runs file is done and skipped, whichever
+executor wrote it. Epoch rows of a run that was killed before its run row was written are dropped
+before resuming, so the re-run never duplicates them.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import env
-from ..errors import ActbenchError, describe_error
-from ..progress import ItemAdvanced, ItemFinished, ItemStarted, OnProgress, PlanStarted, ignore
+from ..errors import ActbenchError
+from ..progress import (ItemAdvanced, ItemFinished, ItemStarted, Notice, OnProgress, PlanStarted,
+                        ignore)
 from ..records.paths import check_writable, epochs_path, stamped_report_path
 from ..records.rows import new_row
-from ..records.schema import TRAIN_RUN_KEY, noise_columns, train_columns, train_epoch_columns
+from ..records.schema import noise_columns, train_columns, train_epoch_columns
 from ..records.writer import (ReportWriter, check_header, filter_rows, read_header, read_rows,
-                              write_sidecar)
+                              update_sidecar, write_sidecar)
+from . import resources
 from .config import RunSpec
-from .loop import EpochResult, RunResult, result_columns, train_run
+from .loop import RunResult, result_columns
+from .messages import BatchFinished, EpochFinished, Message, RunBegan, RunFinished, RunLost
 from .suite import Suite
+from .worker import DataCache  # noqa: F401  (the cache runs in one process share)
+
+EXECUTORS = ("local", "inline", "ray")
 
 
 def default_report_path(suite: Suite, folder: Path = Path("reports")) -> Path:
@@ -39,6 +49,7 @@ class SuiteRun:
     done_hashes: set[str]
     sweep_keys: list[str]
     noise_columns: list[str]
+    run_columns: tuple[str, ...] = ()  # those of the report being resumed, else today's
     results: list[tuple[RunSpec, RunResult]] = field(default_factory=list)
 
     @property
@@ -50,67 +61,36 @@ class SuiteRun:
         return epochs_path(self.out)
 
 
-def prepare(suite: Suite, out: Path | None = None, resume: bool = False) -> SuiteRun:
-    """Work out the report paths and what is left to run; nothing is trained or written yet."""
+def prepare(suite: Suite, out: Path | None = None, resume: bool = False,
+            resolve_devices: bool = True) -> SuiteRun:
+    """Work out the report paths and what is left to run; nothing is trained or written yet.
+    Devices are resolved here unless the runs execute elsewhere (`resolve_devices=False`)."""
     if resume and (out is None or not Path(out).exists()):
         raise ActbenchError(f"cannot resume {out}: no such report (to start a new one, use --out)")
     out = Path(out) if out is not None else default_report_path(suite)
     check_writable(out)
     check_writable(epochs_path(out))
-    runs = suite.runs()  # resolves every device: one that is not there fails here
+    # resolves every device: one that is not there fails here
+    runs = suite.runs() if resolve_devices else suite.runs(resolve=str)
     sweep_keys = list(suite.sweep)
     levels = sorted({float(s) for run in runs for s in run.config.eval.noise})
+    columns = train_columns(sweep_keys, noise_columns(levels))
     done: set[str] = set()
     if out.exists() and out.stat().st_size > 0:
-        expected = list(train_columns(sweep_keys, noise_columns(levels)))
-        if read_header(out) != expected:
+        header = tuple(read_header(out))
+        if header == train_columns(sweep_keys, noise_columns(levels), legacy=True):
+            columns = header  # written before the newer columns: resumed in its own layout
+        elif header != columns:
             raise ActbenchError(f"{out} was written by a different suite or version (its columns "
                                 "differ); resume with the suite and flags that wrote it, or choose "
                                 "a new --out")
         # ok and diverged runs are done (a diverged run diverges again); failed ones run again
         done = {row["config_hash"] for row in read_rows(out) if row.get("status") in FINISHED}
     check_header(epochs_path(out), train_epoch_columns(sweep_keys))
-    return SuiteRun(suite, out, runs, done, sweep_keys, noise_columns(levels))
+    return SuiteRun(suite, out, runs, done, sweep_keys, noise_columns(levels), columns)
 
 
 FINISHED = ("ok", "diverged")
-# The data set is generated / subsampled with one fixed seed for every run: runs of one suite
-# see the same data, and seeds vary initialisation, batch order and dropout only. 42 is
-# MNIST-1D's canonical seed (the data set its published results use).
-DATA_SEED = 42
-
-
-class DataCache:
-    """The last data set loaded (runs are ordered so consecutive ones share it). A load that
-    failed is remembered too: the runs that need it fail at once with the same message instead of
-    retrying a download for every one."""
-
-    def __init__(self):
-        self._key: str | None = None
-        self._splits = None
-        self._error: Exception | None = None
-
-    def get(self, run: RunSpec, device):
-        from . import data
-
-        config = run.config.data.to_dict()
-        key = json.dumps([config, str(device)], sort_keys=True, default=str)
-        if key != self._key:
-            self._key, self._splits, self._error = key, None, None  # free the previous one first
-            name = config.pop("name")
-            root, download = config.pop("root", None), config.pop("download", False)
-            try:
-                splits = data.load_dataset(name, root=root, download=download, seed=DATA_SEED,
-                                           **config)
-                if device.type == "cuda":  # the whole set on the GPU, augmented there
-                    splits = splits.to(device)
-            except Exception as error:
-                self._error = error
-                raise
-            self._splits = splits
-        if self._error is not None:
-            raise self._error
-        return self._splits
 
 
 def _run_key_columns(suite_run: SuiteRun, run: RunSpec) -> dict[str, Any]:
@@ -123,12 +103,41 @@ def _sweep_cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore) -> None:
-    """Train every pending run, each row written as soon as it exists; progress goes to
-    `on_progress` as the typed events of actbench.progress (one item per run, its batches as
-    steps, a finished line per run)."""
+@dataclass(frozen=True)
+class Execution:
+    """How a suite's runs execute: the executor (local worker processes, inline in this process,
+    or Ray tasks), runs at once (None: auto), torch threads per run (None: the suite's
+    train.threads, else the cores shared out), tries after a lost worker, Ray's address (None:
+    a local Ray for this command) and GPUs per run on Ray (None: the suite's, else 1 for CUDA)."""
+
+    executor: str = "local"
+    workers: int | None = None
+    threads: int | None = None
+    retries: int = 0
+    address: str | None = None
+    gpus_per_run: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ActbenchError(f"unknown executor '{self.executor}'; expected one of "
+                                f"{', '.join(EXECUTORS)}")
+        if self.executor == "inline" and (self.workers or 1) > 1:
+            raise ActbenchError("--executor inline runs one run at a time in this process; for "
+                                "--workers above 1 use --executor local or ray")
+        if self.retries < 0:
+            raise ActbenchError(f"--retries must be >= 0, got {self.retries}")
+        if self.address and self.executor != "ray":
+            raise ActbenchError("--address names a Ray cluster; it needs --executor ray")
+
+
+def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore,
+            execution: Execution = Execution(),
+            observe: Callable[[Message], None] | None = None) -> None:
+    """Train every pending run as `execution` says, each row written as soon as it exists;
+    progress goes to `on_progress` as the typed events of actbench.progress (one item per run,
+    its batches as steps, a finished line per run). `observe` hears every worker message first
+    (for tools and tests)."""
     environment = env.capture()
-    key_env = env.key_columns(environment)
     write_sidecar(suite_run.out, {"kind": "train", "suite": suite_run.suite.resolved(),
                                   "environment": environment},
                   resumed=suite_run.out.exists() and suite_run.out.stat().st_size > 0)
@@ -137,41 +146,145 @@ def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore) -> None:
     hashes = {run.config_hash for run in pending}
     filter_rows(suite_run.out, lambda row: row.get("config_hash") not in hashes)
     filter_rows(suite_run.epochs_out, lambda row: row.get("config_hash") not in hashes)
-    run_columns = train_columns(suite_run.sweep_keys, suite_run.noise_columns)
-    epoch_columns = train_epoch_columns(suite_run.sweep_keys)
-    cache = DataCache()
+    if execution.executor == "ray":
+        from ..cluster import ray_session
+
+        with ray_session(execution.address, num_cpus=resources.Machine.here().cores) as ray:
+            _execute(suite_run, pending, environment, on_progress, execution, observe, ray)
+    else:
+        _execute(suite_run, pending, environment, on_progress, execution, observe, None)
+
+
+def _execute(suite_run: SuiteRun, pending: list[RunSpec], environment: dict, on_progress,
+             execution: Execution, observe, ray) -> None:
+    from .scheduling import schedule
+
+    machine = _machine(ray)
+    device = pending[0].device if pending else "cpu"
+    workers = resources.choose_workers(execution.workers, _threads_asked(suite_run, execution),
+                                       device, machine, max(len(pending), 1))
+    if execution.executor == "inline":
+        workers = 1
+    threads = resources.choose_threads(_threads_asked(suite_run, execution), workers, machine)
+    placements = resources.placements(workers, threads, device, machine)
+    record = _Recorder(suite_run, env.key_columns(environment), on_progress, {
+        "executor": execution.executor, "workers": workers, "threads": threads,
+        "retries": execution.retries, "address": execution.address, "hosts": {}})
+    on_progress(Notice(resources.describe(workers, threads, execution.executor)))
     on_progress(PlanStarted(total=len(pending), unit="runs"))
-    with ReportWriter(suite_run.out, run_columns) as runs_writer, \
-            ReportWriter(suite_run.epochs_out, epoch_columns) as epochs_writer:
-        for run in pending:
-            label = f"{run.activation.label} seed {run.seed}"
-            on_progress(ItemStarted(label))
-            keys = _run_key_columns(suite_run, run)
-
-            def on_epoch(record: EpochResult, keys=keys) -> None:
-                epochs_writer.write(new_row("train_epoch", epoch_columns, keys, vars(record), key_env))
-
-            def on_batch(epoch: int, step: int, steps: int, label=label, epochs=run.config.train.epochs):
-                on_progress(ItemAdvanced(f"{label} epoch {epoch}", (epoch - 1) * steps + step,
-                                         epochs * steps))
-
-            result = _train_one(run, cache, on_epoch, on_batch)
-            runs_writer.write(new_row("train", run_columns, keys, result_columns(result), key_env,
-                                      **_run_facts(run)))
-            suite_run.done_hashes.add(run.config_hash)
-            suite_run.results.append((run, result))
-            on_progress(ItemFinished(label, result.status, run_line(run, len(suite_run.runs), result)))
+    with record:
+        schedule(_pool_factory(execution, placements, device, ray), pending, execution.retries,
+                 _observed(record, observe))
 
 
-def _train_one(run: RunSpec, cache: DataCache, on_epoch, on_batch) -> RunResult:
-    """One run's result; a data set that does not load fails the run, not the suite."""
-    import torch
+def _observed(record: _Recorder, observe) -> Callable[[Message], None]:
+    if observe is None:
+        return record
+    return lambda message: (observe(message), record(message))
 
-    try:
-        splits = cache.get(run, torch.device(run.device))
-    except Exception as error:  # noqa: BLE001 - recorded as a failed run
-        return RunResult(status="failed", message=describe_error(error))
-    return train_run(run, splits, on_epoch, on_batch)
+
+def _threads_asked(suite_run: SuiteRun, execution: Execution) -> int | None:
+    return execution.threads or suite_run.suite.config.train.threads
+
+
+def _machine(ray) -> resources.Machine:
+    """This machine, or the Ray cluster seen as one."""
+    here = resources.Machine.here()
+    if ray is None:
+        return here
+    from ..cluster import cluster_cpus, cluster_gpus
+
+    return resources.Machine(cores=max(int(cluster_cpus(ray)), 1), gpus=int(cluster_gpus(ray)),
+                             free_bytes=None)
+
+
+def _pool_factory(execution: Execution, placements: list[resources.Placement], device: str, ray):
+    if execution.executor == "inline":
+        from .scheduling import InlinePool
+
+        return lambda deliver: InlinePool(placements[0], deliver)
+    if execution.executor == "local":
+        from .local_pool import LocalPool
+
+        return lambda deliver: LocalPool(placements, deliver)
+    from ..cluster import cluster_gpus
+    from .ray_pool import RayPool
+
+    gpus = execution.gpus_per_run
+    if gpus is None:
+        wants_gpu = device.startswith("cuda") or (device == "auto" and cluster_gpus(ray) > 0)
+        gpus = 1.0 if wants_gpu else 0.0
+    return lambda deliver: RayPool(ray, placements, gpus, deliver)
+
+
+class _Recorder:
+    """Messages in, rows and progress out: the driver's half of every executor."""
+
+    def __init__(self, suite_run: SuiteRun, driver_environment: dict[str, Any], on_progress,
+                 execution: dict[str, Any]):
+        self.suite_run, self.driver_environment, self.on_progress = suite_run, driver_environment, on_progress
+        self.execution = execution  # the sidecar's record of how the runs executed, hosts included
+        self.runs = {run.config_hash: run for run in suite_run.runs}
+        self.began: dict[str, RunBegan] = {}
+        self.epoch_columns = train_epoch_columns(suite_run.sweep_keys)
+
+    def __enter__(self) -> _Recorder:
+        update_sidecar(self.suite_run.out, {"execution": self.execution})
+        self.runs_writer = ReportWriter(self.suite_run.out, self.suite_run.run_columns)
+        self.epochs_writer = ReportWriter(self.suite_run.epochs_out, self.epoch_columns)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.runs_writer.close()
+        self.epochs_writer.close()
+
+    def __call__(self, message: Message) -> None:
+        run = self.runs[message.config_hash]
+        label = run_label(run)
+        if isinstance(message, RunBegan):
+            self.began[run.config_hash] = message
+            self.on_progress(ItemStarted(label))
+        elif isinstance(message, EpochFinished):
+            self.epochs_writer.write(new_row("train_epoch", self.epoch_columns, self._keys(run),
+                                             vars(message.record), self._environment(run)))
+        elif isinstance(message, BatchFinished):
+            steps = message.steps * run.config.train.epochs
+            self.on_progress(ItemAdvanced(f"{label} epoch {message.epoch}",
+                                          (message.epoch - 1) * message.steps + message.step, steps,
+                                          item=label))
+        elif isinstance(message, RunLost):
+            self.on_progress(Notice(f"{label}: {message.reason}"))
+        elif isinstance(message, RunFinished):
+            self._finished(run, label, message)
+
+    def _finished(self, run: RunSpec, label: str, message: RunFinished) -> None:
+        began = self.began.get(run.config_hash)
+        columns = self.suite_run.run_columns
+        values = {**result_columns(message.result), **_run_facts(run),
+                  "threads": began.threads if began else None, "attempts": message.attempts}
+        if began is not None:
+            values["device"] = began.device
+        self.runs_writer.write(new_row("train", columns, self._keys(run), self._environment(run),
+                                       {k: v for k, v in values.items() if k in columns}))
+        self.suite_run.done_hashes.add(run.config_hash)
+        self.suite_run.results.append((run, message.result))
+        self.execution["hosts"][run.config_hash] = self._environment(run).get("host", "")
+        update_sidecar(self.suite_run.out, {"execution": self.execution})
+        self.on_progress(ItemFinished(label, message.result.status,
+                                      run_line(run, len(self.suite_run.runs), message.result)))
+
+    def _keys(self, run: RunSpec) -> dict[str, Any]:
+        return _run_key_columns(self.suite_run, run)
+
+    def _environment(self, run: RunSpec) -> dict[str, Any]:
+        began = self.began.get(run.config_hash)
+        return began.environment if began is not None else self.driver_environment
+
+
+def run_label(run: RunSpec) -> str:
+    """A run's name on screen: activation, seed and sweep point (unique within a suite)."""
+    sweep = " ".join(f"{k}={v}" for k, v in run.sweep.items())
+    return f"{run.activation.label} seed {run.seed} {sweep}".strip()
 
 
 def _run_facts(run: RunSpec) -> dict[str, Any]:
@@ -195,8 +308,10 @@ def run_line(run: RunSpec, total: int, result: RunResult) -> str:
 
 
 def resume_command(suite_path: str, overrides: Iterable[str] | None, seeds: str | None,
-                   activations: Iterable[str] | None, device: str | None, out: Path) -> str:
-    """The command that resumes a run: the same suite and flags, --resume on its report."""
+                   activations: Iterable[str] | None, device: str | None, out: Path,
+                   execution: Iterable[str] = ()) -> str:
+    """The command that resumes a run: the same suite and flags (`execution`: the executor's
+    flags as typed), --resume on its report."""
     words = ["actbench", "train", suite_path]
     for item in overrides or []:
         words += ["--set", item]
@@ -206,7 +321,7 @@ def resume_command(suite_path: str, overrides: Iterable[str] | None, seeds: str 
         words += ["--act", item]
     if device:
         words += ["--device", device]
-    return shlex.join([*words, "--resume", str(out)])
+    return shlex.join([*words, *execution, "--resume", str(out)])
 
 
 def run_rows(suite_run: SuiteRun) -> list[dict[str, str]]:
@@ -217,4 +332,5 @@ def run_rows(suite_run: SuiteRun) -> list[dict[str, str]]:
     return [row for row in read_rows(suite_run.out) if row.get("config_hash") in hashes]
 
 
-__all__ = ["DataCache", "SuiteRun", "prepare", "execute", "run_rows", "run_line", "resume_command"]
+__all__ = ["DataCache", "EXECUTORS", "Execution", "SuiteRun", "prepare", "execute", "run_rows",
+           "run_line", "run_label", "resume_command"]

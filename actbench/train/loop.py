@@ -1,13 +1,17 @@
 """One training run, readable top to bottom: set-up (`Trainer`: model, optimiser, scheduler,
-scaler, criterion), `train_step`, `train_epoch` with its evaluation, then noise evaluation.
+scaler, criterion), a timed warm-up on a throwaway copy, `train_step`, `train_epoch` with its
+evaluation, then noise evaluation.
 
-Epoch time counts training only (evaluation is left out, as the fast CIFAR trainers time it).
+Epoch time counts training only (evaluation is left out, as the fast CIFAR trainers time it) and
+is steady-state: what a process pays the first time it runs a model (thread pools, allocator,
+kernel selection) is paid by the warm-up and recorded apart, as `warmup_s`.
 A non-finite loss ends the run as `diverged`; an exception as `failed`; the caller goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import time
@@ -50,6 +54,7 @@ class RunResult:
     noise: dict[float, tuple[float, float]] = field(default_factory=dict)  # sigma -> (acc, loss)
     params: int | None = None
     total_s: float = 0.0
+    warmup_s: float | None = None
     peak_bytes: int | None = None
     peak_kind: str = ""
 
@@ -65,6 +70,10 @@ class RunResult:
 class Diverged(Exception):
     """The loss stopped being a finite number."""
 
+
+# Training steps of the warm-up copy: the first pays the process's one-time costs, the second
+# those that wait for a second call (optimiser state, caching allocators).
+WARMUP_STEPS = 2
 
 # A non-finite loss poisons the epoch's running sum, which is checked every this many steps and
 # at the end of each epoch (one host synchronisation, not one per step).
@@ -159,7 +168,7 @@ def train_run(run: RunSpec, splits: data_module.DataSplits,
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
                 _deterministic(run.config.train.deterministic), peak:
-            _train(run, splits, device, result, on_epoch, on_batch or _no_batch)
+            _train(run, splits, device, result, on_epoch, on_batch or _no_batch, peak)
     except Diverged as error:
         result.status, result.message = "diverged", str(error)
     except Exception as error:  # noqa: BLE001 - the suite goes on; the row says what happened
@@ -182,6 +191,7 @@ class Trainer:
     def __init__(self, run: RunSpec, splits: data_module.DataSplits, device: torch.device,
                  model: nn.Module, created: list[nn.Module]):
         cfg, self.splits, self.device, self.model = run.config, splits, device, model
+        self.created = created
         self.train_cfg, self.optim_cfg = cfg.train, cfg.optim
         self.np_rng = np.random.default_rng(run.seed)
         self.batch_generator = torch.Generator().manual_seed(run.seed)
@@ -235,6 +245,33 @@ class Trainer:
             self.scheduler.step()
         return loss, logits
 
+    def warm_up(self, steps: int = WARMUP_STEPS) -> float:
+        """Seconds spent on `steps` training steps of a throwaway copy of the model (same
+        optimiser, first batch, same precision): the first calls of a process pay for thread
+        pools, allocator growth and kernel selection, which would otherwise land in epoch 1. The
+        run itself is untouched: the copy is dropped and every random generator is restored."""
+        xb = self.splits.train_x[:self.train_cfg.batch_size].to(self.device)
+        yb = self.splits.train_y[:self.train_cfg.batch_size].to(self.device)
+        if len(xb) < 2:  # BatchNorm cannot train on one sample
+            return 0.0
+        if self.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        model, created = copy.deepcopy((self.model, self.created))
+        optimizer = build_optimizer(parameter_groups(model, created, self.optim_cfg.weight_decay),
+                                    self.optim_cfg)
+        devices.synchronize(self.device)
+        started = time.perf_counter()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            model.train()
+            for _ in range(steps):
+                with autocast(self.device, self.train_cfg.amp):
+                    loss = self.criterion(model(xb), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        devices.synchronize(self.device)
+        return time.perf_counter() - started
+
     def evaluate(self, noise: float = 0.0, generator: torch.Generator | None = None):
         return evaluate(self.forward, self.splits.test_x, self.splits.test_y,
                         self.train_cfg.eval_batch_size, self.device, self.train_cfg.amp,
@@ -287,14 +324,17 @@ def build_run_model(run: RunSpec, splits: data_module.DataSplits, device: torch.
 
 
 def _train(run: RunSpec, splits: data_module.DataSplits, device: torch.device, result: RunResult,
-           on_epoch, on_batch) -> None:
+           on_epoch, on_batch, peak: PeakMemory) -> None:
     """The run: the seeded model (counted before anything else can fail), the trainer set up
-    around it, every epoch, then accuracy under input noise at each evaluation level."""
+    around it, the warm-up (whose copy of the model is not the run's memory: the peak starts
+    again after it), every epoch, then accuracy under input noise at each evaluation level."""
     torch.manual_seed(run.seed)
     created: list[nn.Module] = []
     model = build_run_model(run, splits, device, created)
     result.params = count_parameters(model)
     trainer = Trainer(run, splits, device, model, created)
+    result.warmup_s = trainer.warm_up()
+    peak.restart()
     for epoch in range(1, trainer.train_cfg.epochs + 1):
         record = trainer.train_epoch(epoch, on_batch)
         result.epochs.append(record)
@@ -322,6 +362,7 @@ def result_columns(result: RunResult) -> dict[str, Any]:
         "samples_per_s": (sum(e.samples_per_s for e in result.epochs) / len(result.epochs)
                           if result.epochs else None),
         "peak_bytes": result.peak_bytes, "peak_kind": result.peak_kind,
+        "warmup_s": result.warmup_s,
     }
     for sigma, (acc, loss) in result.noise.items():
         columns[f"noise_{sigma:g}_acc"], columns[f"noise_{sigma:g}_loss"] = acc, loss

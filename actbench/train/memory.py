@@ -54,6 +54,13 @@ class PeakMemory:
             self._cpu_ok = _reset_hwm() and _read_hwm() is not None
         return self
 
+    def restart(self) -> None:
+        """Measure the peak from here on (after a warm-up whose memory is not the run's)."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        elif self._cpu_ok:
+            self._cpu_ok = _reset_hwm()
+
     def __exit__(self, *exc) -> None:
         if self.device.type == "cuda":
             self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device)) - self._baseline

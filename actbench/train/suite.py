@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,10 +65,12 @@ class Suite:
         keys = list(self.sweep)
         return [dict(zip(keys, values)) for values in itertools.product(*self.sweep.values())]
 
-    def runs(self) -> list[RunSpec]:
+    def runs(self, resolve: Callable[[str], str] | None = None) -> list[RunSpec]:
         """Every run, ordered by sweep point, then seed, then activation (so a suite stopped early
         has every activation for its first seeds). Devices are resolved here ('auto' -> this
-        machine's), once per name; an unavailable one raises ActbenchError."""
+        machine's), once per name; an unavailable one raises ActbenchError. Runs that execute
+        elsewhere (on a Ray cluster) pass `resolve=str` and are resolved where they run."""
+        resolve = resolve or devices.resolve_device
         runs: list[RunSpec] = []
         resolved_devices: dict[str, str] = {}
         for point in self.points():
@@ -77,7 +79,7 @@ class Suite:
             swept = Options({key: get_dotted(values, key) for key in point})
             written = config.train.device
             if written not in resolved_devices:
-                resolved_devices[written] = devices.resolve_device(written)
+                resolved_devices[written] = resolve(written)
             for seed in self.seeds:
                 for entry in self.activations:
                     runs.append(RunSpec(index=len(runs), activation=entry, seed=seed, sweep=swept,

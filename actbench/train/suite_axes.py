@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from ..errors import ActbenchError, close_matches
 from ..zoo.registry import lookup
-from .config import ActivationEntry
+from .config import RESOURCE_KEYS, ActivationEntry
 from .suite_keys import schema
 from .validation import Problem, as_number, is_int, quoted, show, unknown_key
 
@@ -206,6 +206,10 @@ def sweep(raw: object, problems: list[Problem]) -> dict[str, list]:
         path = f"sweep.{key}"
         if key in ("activations", "seeds"):
             problems.append((path, f"cannot be swept: every sweep point already runs every one of the {key}"))
+            continue
+        if key in RESOURCE_KEYS:
+            problems.append((path, "cannot be swept: it sets the resources of a run, not what the "
+                                   "run computes (run the suite once per value with --threads)"))
             continue
         if key not in known:
             problems.append((path, unknown_key(str(key), known)))

@@ -114,6 +114,8 @@ def fixed_keys() -> dict[str, dict[str, Key]]:
             "compile": Key(False, boolean()),
             "deterministic": Key(False, boolean()),
             "device": Key("auto", string(DEVICE_PATTERN, "auto, cpu, cuda, cuda:N or mps")),
+            "threads": Key(None, optional(integer(1))),
+            "gpus_per_run": Key(None, optional(number(0, 1, low_open=True))),
         },
         "eval": {
             "noise": Key([], list_of(number(0), what="a list of noise standard deviations >= 0")),

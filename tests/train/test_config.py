@@ -10,7 +10,7 @@ import pickle
 import pytest
 
 from actbench import devices
-from actbench.progress import ItemAdvanced, ItemFinished, ItemStarted, PlanStarted
+from actbench.progress import ItemAdvanced, ItemFinished, ItemStarted, Notice, PlanStarted
 from actbench.train import suite_keys
 from actbench.train.config import (SECTIONS, DataConfig, ModelConfig, OptimConfig, Options, RunConfig,
                                    RunSpec, TrainConfig)
@@ -134,7 +134,7 @@ def test_the_device_is_resolved_once(monkeypatch):
 
 
 def test_a_suite_run_resolves_no_device_after_expansion(tmp_path, monkeypatch):
-    from actbench.train.executor import execute, prepare
+    from actbench.train.executor import Execution, execute, prepare
 
     suite = suite_from_dict({
         "data": {"name": "synthetic", "shape": [1, 4, 4], "classes": 3, "train_size": 40,
@@ -145,12 +145,16 @@ def test_a_suite_run_resolves_no_device_after_expansion(tmp_path, monkeypatch):
     suite_run = prepare(suite, tmp_path / "r.csv")
     monkeypatch.setattr(devices, "resolve_device", lambda name: pytest.fail("resolved again"))
     events = []
-    execute(suite_run, events.append)
-    assert events[0] == PlanStarted(total=2, unit="runs")
-    assert events[1] == ItemStarted("relu seed 0")
+    execute(suite_run, events.append, Execution(executor="inline"))
+    assert isinstance(events[0], Notice)
+    assert events[0].line.startswith("inline executor: 1 run at a time")
+    assert events[1] == PlanStarted(total=2, unit="runs")
+    assert events[2] == ItemStarted("relu seed 0")
     advanced = [e for e in events if isinstance(e, ItemAdvanced)]
-    assert advanced[0] == ItemAdvanced("relu seed 0 epoch 1", 1, 6)
-    assert advanced[5] == ItemAdvanced("relu seed 0 epoch 2", 6, 6)
+    # progress is sent at most every quarter second, and at each epoch's end
+    assert advanced[0] == ItemAdvanced("relu seed 0 epoch 1", 1, 6, item="relu seed 0")
+    assert ItemAdvanced("relu seed 0 epoch 1", 3, 6, item="relu seed 0") in advanced
+    assert ItemAdvanced("relu seed 0 epoch 2", 6, 6, item="relu seed 0") in advanced
     finished = [e for e in events if isinstance(e, ItemFinished)]
     assert [(e.label, e.status) for e in finished] == [("relu seed 0", "ok"), ("mish seed 0", "ok")]
     assert finished[1].line.startswith("run 2/2 mish seed 0  ok: test acc ")

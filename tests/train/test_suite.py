@@ -122,7 +122,8 @@ def test_a_minimal_suite_resolves_to_the_documented_defaults():
     assert suite.config.to_dict()["train"] == {"epochs": 10, "batch_size": 128, "eval_batch_size": 1024,
                                      "augment": False, "mixup": 0.0, "label_smoothing": 0.0,
                                      "grad_clip": None, "amp": False, "channels_last": False,
-                                     "compile": False, "deterministic": False, "device": "auto"}
+                                     "compile": False, "deterministic": False, "device": "auto",
+                                     "threads": None, "gpus_per_run": None}
     assert suite.config.to_dict()["eval"] == {"noise": []}
 
 
@@ -328,9 +329,11 @@ def test_act_and_device_flags_replace_the_file_values(tmp_path):
 
 
 def reference_hash(config: dict, activation: dict, seed: int) -> str:
-    """The documented definition, computed independently (data.root/download left out)."""
+    """The documented definition, computed independently (data.root/download and the run's
+    resources, train.threads/gpus_per_run, left out)."""
     config = copy.deepcopy(config)
     del config["data"]["root"], config["data"]["download"]
+    del config["train"]["threads"], config["train"]["gpus_per_run"]
     text = json.dumps({"config": config, "activation": activation, "seed": seed}, sort_keys=True,
                       separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -343,10 +346,11 @@ def test_hash_follows_its_documented_definition():
         run.config.to_dict(), {"name": "acon_c", "impl": "formula", "params": {"beta": 2.0}}, 5)
 
 
-def test_hash_ignores_key_order_names_description_baseline_labels_and_data_location(tmp_path):
+def test_hash_ignores_key_order_names_description_baseline_labels_data_location_and_resources(tmp_path):
     one = write(tmp_path, "name: a\ndescription: first\nactivations: [relu, mish]\nbaseline: relu\n"
                           "optim: {name: sgd, lr: 0.1}\ntrain: {epochs: 3, batch_size: 32}\n", "a.yaml")
-    two = write(tmp_path, "train: {batch_size: 32, epochs: 3}\noptim: {lr: 0.1, name: sgd}\n"
+    two = write(tmp_path, "train: {batch_size: 32, epochs: 3, threads: 3, gpus_per_run: 0.5}\n"
+                          "optim: {lr: 0.1, name: sgd}\n"
                           "activations: [{name: ReLU, label: base}, mish]\nname: b\n"
                           "data: {root: /elsewhere, download: true}\n", "b.yaml")
     first, second = load_suite(one).runs(), load_suite(two).runs()
@@ -382,12 +386,13 @@ def test_hash_changes_with_every_value_that_affects_the_run():
     for path, value in leaves(run.config.to_dict()):
         config = run.config.to_dict()
         config[path[0]][path[1]] = changed(value)
-        if path in (("data", "root"), ("data", "download")):
+        if path in (("data", "root"), ("data", "download"), ("train", "threads"),
+                    ("train", "gpus_per_run")):
             assert config_hash(config, run.activation, run.seed) == base
         else:
             assert config_hash(config, run.activation, run.seed) != base, path
             checked += 1
-    assert checked == sum(1 for _ in leaves(run.config.to_dict())) - 2
+    assert checked == sum(1 for _ in leaves(run.config.to_dict())) - 4
     entry = run.activation
     for other in (ActivationEntry("mish", entry.impl, entry.params, entry.label),
                   ActivationEntry(entry.name, "memeff", entry.params, entry.label),
