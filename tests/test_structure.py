@@ -112,6 +112,7 @@ ALLOWED = {
     "actbench.stats": set(),
     "actbench.records": {"actbench.errors"},
     "actbench.zoo": {"actbench.errors"},
+    "actbench.cluster": {"actbench.errors"},  # Ray, lazily; used by train and micro
     # activation names are resolved by the zoo's rules (aliases, impl labels)
     "actbench.compare": {"actbench.errors", "actbench.records", "actbench.stats", "actbench.zoo"},
 }

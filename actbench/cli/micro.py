@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from . import EXIT_INTERRUPTED, app, console as _console
+from ..errors import ActbenchError
+from . import EXIT_FAILED, EXIT_INTERRUPTED, app, console as _console
 
 
 @app.command()
@@ -39,6 +40,11 @@ def micro(
                              "resumed: configurations it holds are skipped."),
     samples: Path = typer.Option(None, help="Also write every raw sample to this CSV."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the report's path."),
+    executor: str = typer.Option("local", help="local: measure here (default); ray: the same plan "
+                                 "on every GPU of a Ray cluster (or every node, for the CPU), into "
+                                 "one report (pip install 'actbench[ray]')."),
+    address: str = typer.Option(None, help="Ray cluster to use with --executor ray (auto, "
+                                "HOST:PORT, ray://HOST:PORT); default: a local Ray."),
 ) -> None:
     """Forward / backward latency, bandwidth against the copy roofline, memory, accuracy.
 
@@ -49,10 +55,19 @@ def micro(
     from ..micro.session import MicroOptions, execute, open_run
     from .progress import ProgressRenderer
 
-    run = open_run(MicroOptions(
+    options = MicroOptions(
         activations=act, impl=impl, devices=device, dtypes=dtype, sizes=size, shapes=shape,
         passes=pass_, baseline=baseline, target_rsd=target_rsd, min_time=min_time,
-        max_time=max_time, cold=cold, threads=threads, energy=energy, out=out, samples=samples))
+        max_time=max_time, cold=cold, threads=threads, energy=energy, out=out, samples=samples)
+    choice = executor.strip().lower()
+    if choice not in ("local", "ray"):
+        raise ActbenchError(f"unknown executor '{executor}'; expected local or ray")
+    if address and choice != "ray":
+        raise ActbenchError("--address names a Ray cluster; it needs --executor ray")
+    if choice == "ray":
+        _micro_on_ray(options, address, quiet)
+        return
+    run = open_run(options)
     console = _console()
     err_console = _console(stderr=True)
     if run.skipped and not quiet:
@@ -73,6 +88,38 @@ def micro(
     for table in micro_tables(read_rows(run.out), run.plan.baseline_label):
         console.print(table)
     console.print(f"report: {run.out}")
+
+
+def _micro_on_ray(options, address: str | None, quiet: bool) -> None:
+    """The plan on every GPU (or node) of a Ray cluster; tables per machine."""
+    from ..cluster import require_ray
+    from ..micro import on_ray
+    from ..records.writer import read_rows
+    from ..report.micro_tables import micro_tables
+    from .progress import ProgressRenderer
+
+    require_ray()
+    run = on_ray.prepare(options)
+    console, err_console = _console(), _console(stderr=True)
+    try:
+        with ProgressRenderer(err_console, quiet) as on_progress:
+            on_ray.execute(run, options, address, on_progress)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
+                          "run the same command with --out pointing at it to resume")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if quiet:
+        typer.echo(str(run.out))
+    else:
+        rows = read_rows(run.out)
+        for machine in dict.fromkeys((r.get("host"), r.get("gpu")) for r in rows):
+            console.print(f"{machine[0]} ({machine[1]})")
+            for table in micro_tables([r for r in rows if (r.get("host"), r.get("gpu")) == machine],
+                                      options.baseline):
+                console.print(table)
+        console.print(f"report: {run.out}")
+    if run.failures:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("env")

@@ -200,6 +200,17 @@ def _labels(paths: Sequence[Path]) -> list[str]:
     return labels
 
 
+def _machine_labels(frame: pd.DataFrame, label: str):
+    """One micro report measured on several machines (`micro --executor ray`) is one file per
+    machine for comparing: 'label [host GPU]'; a report of one machine keeps its label."""
+    if not {"host", "gpu"} <= set(frame.columns) or frame.empty:
+        return label
+    machines = frame["host"].astype(str) + " " + frame["gpu"].astype(str)
+    if machines.nunique() < 2:
+        return label
+    return label + " [" + machines + "]"
+
+
 def load_reports(patterns: Iterable[str]) -> Reports:
     """Every report named, grouped by kind, with a `file` column holding each file's label."""
     paths = expand_paths(patterns)
@@ -209,7 +220,7 @@ def load_reports(patterns: Iterable[str]) -> Reports:
     for path, label in zip(paths, _labels(paths)):
         frame = _read_csv(path, warnings)
         kind = detect_kind(path, frame)
-        frame.insert(0, "file", label)
+        frame.insert(0, "file", _machine_labels(frame, label) if kind == "micro" else label)
         frames[kind].append(frame)
         files.append(ReportFile(path, kind, label, _read_sidecar(path)))
     merged = {kind: numeric(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()

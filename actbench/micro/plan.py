@@ -127,18 +127,21 @@ def layout(spec: ActivationSpec, size: int) -> tuple[int, ...] | None:
 def make_plan(activations: list[str] | None = None, impl: str | None = None,
               devices: list[str] | None = None, dtypes: list[str] | None = None,
               sizes: list[str] | None = None, shapes: list[str] | None = None,
-              passes: list[str] | None = None, baseline: str | None = None) -> Plan:
+              passes: list[str] | None = None, baseline: str | None = None,
+              resolve=None) -> Plan:
     """Expand the options into configurations (activation x impl x device x dtype x shape x pass).
 
     The `baseline` activation is added (its default implementation) when it is not among the
-    activations, so every table can show ratios to it.
+    activations, so every table can show ratios to it. Devices are resolved on this machine unless
+    the plan is only checked here and measured elsewhere (`resolve=str`).
     """
+    resolve = resolve or resolve_device
     choices = _activation_choices(activations)
     baseline_choice, baseline_label = _baseline(baseline, choices)
     impls_by_choice = _implementations(impl, choices)
     if baseline_choice is not None:
         impls_by_choice.append((baseline_choice, [baseline_choice.spec.default_impl]))
-    device_names = list(dict.fromkeys(resolve_device(d) for d in (split_list(devices) or ["auto"])))
+    device_names = list(dict.fromkeys(resolve(d) for d in (split_list(devices) or ["auto"])))
     dtype_names = _checked("dtype", [d.lower() for d in split_list(dtypes)] or ["float32"], DTYPES)
     tensors = _tensors(sizes, shapes)
     pass_names = _checked("pass", [p.lower() for p in split_list(passes)] or list(PASSES), PASSES)

@@ -72,14 +72,21 @@ def default_report_path(devices: list[str], folder: Path = Path("reports")) -> P
 
 def open_run(options: MicroOptions) -> MicroRun:
     """Plan, settings and output paths from the options, every mistake raised before measuring."""
-    plan = make_plan(options.activations, impl=options.impl, devices=options.devices,
+    return prepare(plan_for(options), settings_for(options), options.out, options.samples)
+
+
+def plan_for(options: MicroOptions, resolve=None) -> Plan:
+    """The configurations the options ask for (devices resolved by `resolve`, default here)."""
+    return make_plan(options.activations, impl=options.impl, devices=options.devices,
                      dtypes=options.dtypes, sizes=options.sizes, shapes=options.shapes,
-                     passes=options.passes, baseline=options.baseline)
+                     passes=options.passes, baseline=options.baseline, resolve=resolve)
+
+
+def settings_for(options: MicroOptions) -> Settings:
     stopping = StoppingRule(target_rsd=options.target_rsd, min_time=options.min_time,
                             max_time=max(options.max_time, options.min_time))
-    settings = Settings(stopping=stopping, cold=options.cold, threads=options.threads,
-                        energy=options.energy)
-    return prepare(plan, settings, options.out, options.samples)
+    return Settings(stopping=stopping, cold=options.cold, threads=options.threads,
+                    energy=options.energy)
 
 
 def prepare(plan: Plan, settings: Settings, out: Path | None = None,

@@ -135,8 +135,8 @@ def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore,
             observe: Callable[[Message], None] | None = None) -> None:
     """Train every pending run as `execution` says, each row written as soon as it exists;
     progress goes to `on_progress` as the typed events of actbench.progress (one item per run,
-    its batches as steps, a finished line per run). `observe` hears every worker message first
-    (for tools and tests)."""
+    its batches as steps, a finished line per run). `observe` hears every worker message once
+    it is recorded (for tools and tests)."""
     environment = env.capture()
     write_sidecar(suite_run.out, {"kind": "train", "suite": suite_run.suite.resolved(),
                                   "environment": environment},
@@ -146,6 +146,8 @@ def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore,
     hashes = {run.config_hash for run in pending}
     filter_rows(suite_run.out, lambda row: row.get("config_hash") not in hashes)
     filter_rows(suite_run.epochs_out, lambda row: row.get("config_hash") not in hashes)
+    if not pending:
+        return
     if execution.executor == "ray":
         from ..cluster import ray_session
 
@@ -180,7 +182,7 @@ def _execute(suite_run: SuiteRun, pending: list[RunSpec], environment: dict, on_
 def _observed(record: _Recorder, observe) -> Callable[[Message], None]:
     if observe is None:
         return record
-    return lambda message: (observe(message), record(message))
+    return lambda message: (record(message), observe(message))
 
 
 def _threads_asked(suite_run: SuiteRun, execution: Execution) -> int | None:

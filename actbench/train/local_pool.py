@@ -21,10 +21,8 @@ from .resources import Placement
 from .scheduling import Deliver
 from .worker import process_main
 
-# Imported once in the fork server, so that every worker forked from it starts with them loaded
-# (torch's optimisers import torch._dynamo on first use: about 2 s that each worker would pay).
-PRELOAD = ["actbench.train.worker", "actbench.train.loop", "actbench.train.data", "torch._dynamo",
-           "actbench.zoo.definitions"]
+# Imported once in the fork server, so that every worker forked from it starts warm.
+PRELOAD = ["actbench.train.preload"]
 # How long a stopped worker is given to exit after SIGKILL before the driver moves on (seconds).
 KILL_WAIT_S = 5.0
 

@@ -245,14 +245,15 @@ class Trainer:
             self.scheduler.step()
         return loss, logits
 
-    def warm_up(self, steps: int = WARMUP_STEPS) -> float:
+    def warm_up(self, steps: int | None = None) -> float:
         """Seconds spent on `steps` training steps of a throwaway copy of the model (same
         optimiser, first batch, same precision): the first calls of a process pay for thread
         pools, allocator growth and kernel selection, which would otherwise land in epoch 1. The
         run itself is untouched: the copy is dropped and every random generator is restored."""
+        steps = WARMUP_STEPS if steps is None else steps
         xb = self.splits.train_x[:self.train_cfg.batch_size].to(self.device)
         yb = self.splits.train_y[:self.train_cfg.batch_size].to(self.device)
-        if len(xb) < 2:  # BatchNorm cannot train on one sample
+        if len(xb) < 2 or steps < 1:  # BatchNorm cannot train on one sample
             return 0.0
         if self.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)

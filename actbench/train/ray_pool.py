@@ -23,8 +23,8 @@ class RayPool:
         self.ray, self.placements, self.deliver = ray, placements, deliver
         self.slots = len(placements)
         self.queue = Queue()
-        self.remote = ray.remote(ray_task).options(
-            num_cpus=placements[0].threads, num_gpus=gpus_per_run, max_calls=1, max_retries=0,
+        self.remote = ray.remote(max_calls=1)(ray_task).options(
+            num_cpus=placements[0].threads, num_gpus=gpus_per_run, max_retries=0,
             retry_exceptions=False)
         self.tasks: dict[object, tuple[int, str]] = {}  # object ref -> (slot, config hash)
 

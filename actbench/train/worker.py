@@ -99,14 +99,15 @@ def execute_run(run: RunSpec, placement: Placement, send: Callable[[Message], No
         device = run.device
         send(RunBegan(run.config_hash, worker_environment(), os.getpid(), placement.threads, device))
         return _finish(send, RunFinished(run.config_hash, RunResult(
-            status="failed", message=f"on {worker_environment()['host']}: {describe_error(error)}")))
+            status="failed", message=f"on host {worker_environment()['host']}: {describe_error(error)}")))
     send(RunBegan(run.config_hash, worker_environment(), os.getpid(), placement.threads, device))
     run = dataclasses.replace(run, device=device)
     try:
         splits = (cache or DataCache()).get(run, torch.device(device))
     except Exception as error:  # noqa: BLE001 - a data set that does not load fails the run
+        where = f" (on host {worker_environment()['host']})"  # a cluster's nodes differ in files
         return _finish(send, RunFinished(run.config_hash, RunResult(
-            status="failed", message=describe_error(error))))
+            status="failed", message=describe_error(error)[:300 - len(where)] + where)))
     throttle = _Throttle(BATCH_MESSAGE_INTERVAL_S)
 
     def on_batch(epoch: int, step: int, steps: int) -> None:
