@@ -25,7 +25,7 @@ from ..records.writer import ReportWriter, check_header, read_rows, write_sideca
 from .session import MicroOptions, plan_for, settings_for
 
 MACHINE_COLUMNS = ("host", "gpu")
-WAIT_S = 0.2
+WAIT_S = 0.5
 
 
 @dataclass
@@ -168,8 +168,8 @@ def _collect(ray, refs: dict, queue, writer: ReportWriter, run: ClusterRun,
 
 
 def _drain(queue, writer: ReportWriter, run: ClusterRun, on_progress: Callable) -> None:
-    while not queue.empty():
-        what, payload = queue.get_nowait()
+    waiting = queue.qsize()
+    for what, payload in queue.get_nowait_batch(waiting) if waiting else ():
         if what == "row":
             writer.write(payload)
             run.rows.append(payload)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from . import data, loop, worker  # noqa: F401  (loaded for the workers)
+from . import data, loop  # noqa: F401  (loaded for the workers)
 from ..zoo import definitions  # noqa: F401
 
 torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)

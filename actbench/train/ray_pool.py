@@ -11,9 +11,13 @@ from __future__ import annotations
 from .config import RunSpec
 from .messages import RunFinished, RunLost
 from .resources import Placement
-from .scheduling import Deliver
 from .loop import RunResult
+from .scheduling import Deliver
 from .worker import ray_task
+
+
+# Each look at the cluster is a few calls to Ray; on a small machine they cost the runs CPU.
+RAY_WAIT_S = 0.5
 
 
 class RayPool:
@@ -33,7 +37,8 @@ class RayPool:
         self.tasks[self.remote.remote(run, placement, self.queue)] = (slot, run.config_hash)
 
     def wait(self, timeout: float) -> None:
-        ready, _ = self.ray.wait(list(self.tasks), num_returns=len(self.tasks), timeout=timeout)
+        ready, _ = self.ray.wait(list(self.tasks), num_returns=len(self.tasks),
+                                 timeout=max(timeout, RAY_WAIT_S))
         self._drain_queue()  # a task's epochs were queued before it returned
         for ref in ready:
             slot, config_hash = self.tasks.pop(ref)
@@ -41,8 +46,8 @@ class RayPool:
 
     def _drain_queue(self) -> None:
         slots = {config_hash: slot for slot, config_hash in self.tasks.values()}
-        while not self.queue.empty():
-            message = self.queue.get_nowait()
+        waiting = self.queue.qsize()  # one call for the count, one for the batch
+        for message in self.queue.get_nowait_batch(waiting) if waiting else ():
             if message.config_hash in slots:
                 self.deliver(slots[message.config_hash], message)
 

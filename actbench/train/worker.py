@@ -28,8 +28,10 @@ from .resources import Placement
 # see the same data, and seeds vary initialisation, batch order and dropout only. 42 is
 # MNIST-1D's canonical seed (the data set its published results use).
 DATA_SEED = 42
-# Progress inside a run reaches the driver at most this often (and at each epoch's end).
+# Progress inside a run reaches the driver at most this often (and at each epoch's end); through
+# Ray, where each message is a call to the queue's actor, less often.
 BATCH_MESSAGE_INTERVAL_S = 0.25
+RAY_BATCH_MESSAGE_INTERVAL_S = 1.0
 
 
 class DataCache:
@@ -85,7 +87,8 @@ def concrete_device(run: RunSpec, placement: Placement) -> str:
 
 
 def execute_run(run: RunSpec, placement: Placement, send: Callable[[Message], None],
-                cache: DataCache | None = None) -> RunFinished:
+                cache: DataCache | None = None,
+                batch_interval: float = BATCH_MESSAGE_INTERVAL_S) -> RunFinished:
     """Train `run` here with `placement`; every message goes to `send`, the last one (the
     RunFinished) is also returned. Never raises for a failing run: the result says how it ended."""
     import torch
@@ -108,7 +111,7 @@ def execute_run(run: RunSpec, placement: Placement, send: Callable[[Message], No
         where = f" (on host {worker_environment()['host']})"  # a cluster's nodes differ in files
         return _finish(send, RunFinished(run.config_hash, RunResult(
             status="failed", message=describe_error(error)[:300 - len(where)] + where)))
-    throttle = _Throttle(BATCH_MESSAGE_INTERVAL_S)
+    throttle = _Throttle(batch_interval)
 
     def on_batch(epoch: int, step: int, steps: int) -> None:
         if step == steps or throttle.ready():
@@ -170,8 +173,10 @@ def ray_task(run: RunSpec, placement: Placement, queue) -> RunFinished:
     """The body of a Ray task: progress and epochs go through `queue` (a ray.util.queue.Queue)
     as they happen; the RunFinished is the task's return value."""
 
+    from . import preload  # noqa: F401  (a fresh process: its first-use imports before the run's clock)
+
     def send(message: Message) -> None:
         if not isinstance(message, RunFinished):
             queue.put(message)
 
-    return execute_run(run, placement, send)
+    return execute_run(run, placement, send, batch_interval=RAY_BATCH_MESSAGE_INTERVAL_S)
