@@ -175,8 +175,9 @@ def _execute(suite_run: SuiteRun, pending: list[RunSpec], environment: dict, on_
     on_progress(Notice(resources.describe(workers, threads, execution.executor)))
     on_progress(PlanStarted(total=len(pending), unit="runs"))
     with record:
-        schedule(_pool_factory(execution, placements, device, ray), pending, execution.retries,
-                 _observed(record, observe))
+        gpus = execution.gpus_per_run or suite_run.suite.config.train.gpus_per_run
+        schedule(_pool_factory(execution, placements, device, ray, gpus), pending,
+                 execution.retries, _observed(record, observe))
 
 
 def _observed(record: _Recorder, observe) -> Callable[[Message], None]:
@@ -200,7 +201,8 @@ def _machine(ray) -> resources.Machine:
                              free_bytes=None)
 
 
-def _pool_factory(execution: Execution, placements: list[resources.Placement], device: str, ray):
+def _pool_factory(execution: Execution, placements: list[resources.Placement], device: str, ray,
+                  gpus: float | None):
     if execution.executor == "inline":
         from .scheduling import InlinePool
 
@@ -212,10 +214,7 @@ def _pool_factory(execution: Execution, placements: list[resources.Placement], d
     from ..cluster import cluster_gpus
     from .ray_pool import RayPool
 
-    gpus = execution.gpus_per_run
-    if gpus is None:
-        wants_gpu = device.startswith("cuda") or (device == "auto" and cluster_gpus(ray) > 0)
-        gpus = 1.0 if wants_gpu else 0.0
+    gpus = resources.gpus_per_run(gpus, device, cluster_gpus(ray))
     return lambda deliver: RayPool(ray, placements, gpus, deliver)
 
 

@@ -96,6 +96,16 @@ def placements(workers: int, threads: int, device: str, machine: Machine) -> lis
     return [Placement(threads) for _ in range(workers)]
 
 
+def gpus_per_run(asked: float | None, device: str, cluster_gpus: float) -> float:
+    """GPUs a Ray task asks for: as asked, else one for a CUDA run, or for an 'auto' run on a
+    cluster that has GPUs (where 'auto' will resolve to one), else none."""
+    if asked is not None:
+        return asked
+    if device == "auto":
+        return 1.0 if cluster_gpus > 0 else 0.0
+    return 1.0 if device_kind(device) == "cuda" else 0.0
+
+
 def describe(workers: int, threads: int, executor: str) -> str:
     """The line a person reads about how the suite will run."""
     runs = "1 run at a time" if workers == 1 else f"{workers} runs at a time"

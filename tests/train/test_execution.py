@@ -20,7 +20,7 @@ from actbench.train.executor import Execution, execute, prepare
 from actbench.train.local_pool import exit_reason
 from actbench.train.messages import RunBegan, RunFinished
 from actbench.train.resources import (Machine, Placement, choose_threads, choose_workers,
-                                      parse_workers, placements)
+                                      gpus_per_run, parse_workers, placements)
 from actbench.train.suite import suite_from_dict
 
 TINY = {
@@ -79,6 +79,15 @@ def test_threads_share_the_cores_unless_asked_and_gpus_go_round():
     box = Machine(cores=32, gpus=2, free_bytes=None)
     assert placements(3, 4, "cuda:0", box) == [Placement(4, 0), Placement(4, 1), Placement(4, 0)]
     assert placements(2, 4, "cpu", box) == [Placement(4), Placement(4)]
+
+
+def test_ray_tasks_ask_for_a_gpu_only_where_the_run_will_use_one():
+    assert gpus_per_run(None, "cuda", cluster_gpus=8) == 1.0
+    assert gpus_per_run(None, "cuda:0", cluster_gpus=0) == 1.0  # Ray then says none is free
+    assert gpus_per_run(None, "auto", cluster_gpus=8) == 1.0
+    assert gpus_per_run(None, "auto", cluster_gpus=0) == 0.0
+    assert gpus_per_run(None, "cpu", cluster_gpus=8) == 0.0
+    assert gpus_per_run(0.25, "cuda", cluster_gpus=8) == 0.25
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "two", "1.5"])
