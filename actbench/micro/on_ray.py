@@ -113,14 +113,17 @@ def execute(run: ClusterRun, options: MicroOptions, address: str | None,
                                 "environment": env.capture()},
                       resumed=run.out.exists() and run.out.stat().st_size > 0)
         run.tasks = [where for where, _ in tasks]
-        refs = {options_.remote(options, done, queue): where for where, options_ in tasks}
+        refs = {task.remote(options, done, queue): where for where, task in tasks}
         on_progress(PlanStarted(total=len(refs), unit="machines"))
         with ReportWriter(run.out, MICRO_COLUMNS) as writer:
             try:
                 _collect(ray, refs, queue, writer, run, on_progress)
-            finally:
+            finally:  # Ctrl-C, or an error here: no task goes on measuring for nobody
                 for ref in refs:
-                    ray.cancel(ref, force=True)
+                    try:
+                        ray.cancel(ref, force=True)
+                    except Exception:  # noqa: BLE001 - already finished or gone
+                        pass
 
 
 def _placed_tasks(ray, remote, options: MicroOptions) -> list[tuple[str, Any]]:

@@ -141,3 +141,22 @@ def test_names_with_glob_characters_and_sidecars_next_to_reports(tmp_path):
     reports = load_reports([str(path), str(tmp_path / "res[1].json")])
     assert [f.label for f in reports.files] == ["res[1]"]
     assert reports.files[0].environment == {}  # a malformed sidecar is ignored, not a crash
+
+
+def test_a_report_measured_on_several_machines_compares_machine_against_machine(tmp_path):
+    """`micro --executor ray` writes one report for every GPU of a cluster: its machines are
+    files of their own, so the same configuration on two GPUs is not averaged into one."""
+    from actbench.compare.run import compare_reports
+
+    rows = [micro_row("relu", 1e-3, host="a", gpu="H100"), micro_row("mish", 3e-3, host="a", gpu="H100"),
+            micro_row("relu", 2e-3, host="b", gpu="A100"), micro_row("mish", 4e-3, host="b", gpu="A100")]
+    write_micro(tmp_path / "cluster.csv", rows)
+    reports = load_reports([str(tmp_path / "cluster.csv")])
+    assert sorted(set(reports.micro["file"])) == ["cluster [a H100]", "cluster [b A100]"]
+    comparison = compare_reports([str(tmp_path / "cluster.csv")], by="file",
+                                 baseline="cluster [a H100]")
+    ratios = comparison.micro.table.set_index(["activation", "file"])["ratio"]
+    assert ratios[("relu", "cluster [b A100]")] == pytest.approx(2.0)
+    assert ratios[("mish", "cluster [b A100]")] == pytest.approx(4 / 3)
+    one_machine = load_reports([str(write_micro(tmp_path / "one.csv", rows[:2]))])
+    assert set(one_machine.micro["file"]) == {"one"}
