@@ -7,6 +7,7 @@ stderr and exit code 2 (``--debug`` or ACTBENCH_DEBUG=1 shows the traceback inst
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -18,6 +19,21 @@ from ..errors import ActbenchError
 EXIT_FAILED = 1  # runs that did not finish ok, a gate that does not hold
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+EXIT_TERMINATED = 143  # SIGTERM (a scheduler's time limit, `kill`), as a shell reports it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it stops a command the way Ctrl-C does:
+    workers stopped, finished rows kept, the resume command printed."""
+
+
+def interrupted_exit(stop: KeyboardInterrupt) -> int:
+    """The exit code for a command stopped by Ctrl-C or SIGTERM."""
+    return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
 
 
 class ActbenchGroup(TyperGroup):
@@ -81,4 +97,5 @@ from . import compare, micro, train, zoo  # noqa: E402,F401  (registers the comm
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="actbench")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ActbenchError
-from . import EXIT_FAILED, EXIT_INTERRUPTED, app, console as _console
+from . import EXIT_FAILED, app, console as _console, interrupted_exit
 
 
 @app.command()
@@ -75,10 +75,10 @@ def micro(
     try:
         with ProgressRenderer(err_console, quiet) as on_progress:
             execute(run, on_progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.Terminated)
         err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
                           "run the same command with --out pointing at it to resume")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(interrupted_exit(stop)) from None
     if quiet:
         typer.echo(str(run.out))
         return
@@ -104,10 +104,10 @@ def _micro_on_ray(options, address: str | None, quiet: bool) -> None:
     try:
         with ProgressRenderer(err_console, quiet) as on_progress:
             on_ray.execute(run, options, address, on_progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.Terminated)
         err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
                           "run the same command with --out pointing at it to resume")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(interrupted_exit(stop)) from None
     if quiet:
         typer.echo(str(run.out))
     else:

@@ -19,6 +19,7 @@ from typing import Any
 from .. import env
 from ..errors import ActbenchError
 from ..progress import ItemFinished, Notice, OnProgress, PlanStarted, ignore
+from ..records.lock import ReportLock
 from ..records.paths import check_writable, stamped_report_path
 from ..records.schema import MICRO_COLUMNS, MICRO_KEY
 from ..records.writer import ReportWriter, check_header, read_rows, write_sidecar
@@ -101,7 +102,7 @@ def execute(run: ClusterRun, options: MicroOptions, address: str | None,
     cluster with GPUs), else one per node holding all its CPUs."""
     from ..cluster import ray_session
 
-    with ray_session(address) as ray:
+    with ReportLock(run.out), ray_session(address) as ray:
         from ray.util.queue import Queue
 
         queue = Queue()

@@ -18,6 +18,7 @@ import torch
 from .. import env
 from ..errors import ActbenchError
 from ..progress import OnProgress
+from ..records.lock import ReportLock
 from ..records.paths import check_writable, stamped_report_path
 from ..records.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
 from ..records.writer import (ReportWriter, check_header, completed_keys, filter_rows,
@@ -110,7 +111,13 @@ def execute(run: MicroRun, on_progress: OnProgress | None = None) -> None:
     """Measure what is pending; rows reach the report (and `run.rows`) as each one finishes.
 
     `on_progress` hears PlanStarted (the pending configurations), then ItemStarted and
-    ItemFinished (with the row's status) per configuration."""
+    ItemFinished (with the row's status) per configuration. A second command on the same report
+    is refused while this one writes it."""
+    with ReportLock(run.out):
+        _execute_locked(run, on_progress)
+
+
+def _execute_locked(run: MicroRun, on_progress: OnProgress | None) -> None:
     pending = run.pending
     if run.settings.threads:
         torch.set_num_threads(run.settings.threads)  # before the environment records it

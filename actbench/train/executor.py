@@ -22,6 +22,7 @@ from .. import env
 from ..errors import ActbenchError
 from ..progress import (ItemAdvanced, ItemFinished, ItemStarted, Notice, OnProgress, PlanStarted,
                         ignore)
+from ..records.lock import ReportLock
 from ..records.paths import check_writable, epochs_path, stamped_report_path
 from ..records.rows import new_row
 from ..records.schema import noise_columns, train_columns, train_epoch_columns
@@ -137,6 +138,15 @@ def execute(suite_run: SuiteRun, on_progress: OnProgress = ignore,
     progress goes to `on_progress` as the typed events of actbench.progress (one item per run,
     its batches as steps, a finished line per run). `observe` hears every worker message once
     it is recorded (for tools and tests)."""
+    with ReportLock(suite_run.out):  # one writer: a second command on this report is refused
+        _execute_locked(suite_run, on_progress, execution, observe)
+
+
+def _execute_locked(suite_run: SuiteRun, on_progress: OnProgress, execution: Execution,
+                    observe) -> None:
+    if suite_run.out.exists() and suite_run.out.stat().st_size > 0:  # as it is now, locked
+        suite_run.done_hashes |= {row["config_hash"] for row in read_rows(suite_run.out)
+                                  if row.get("status") in FINISHED}
     environment = env.capture()
     write_sidecar(suite_run.out, {"kind": "train", "suite": suite_run.suite.resolved(),
                                   "environment": environment},

@@ -75,9 +75,11 @@ class LocalPool:
         reader, writer = self.ctx.Pipe(duplex=False)
         process = self.ctx.Process(target=process_main, name=f"actbench-run-{run.index}",
                                    args=(writer, run, self.placements[slot], dict(os.environ)))
+        self.workers[slot] = _Worker(process, reader, run.config_hash)  # stop() sees it from now
+        # A stop (Ctrl-C, SIGTERM) that lands inside start() may leave a worker whose pid never
+        # arrived: stop() closes its pipe, and a worker whose pipe or driver is gone exits.
         process.start()
         writer.close()  # the worker holds the only writing end: its death closes the pipe
-        self.workers[slot] = _Worker(process, reader, run.config_hash)
 
     def wait(self, timeout: float) -> None:
         watched = {}
@@ -113,10 +115,12 @@ class LocalPool:
     def stop(self) -> None:
         """Kill every worker still running (their runs are left unfinished, to run again on
         resume) and reap the ones exiting."""
-        for worker in self.workers.values():
+        started = [w for w in self.workers.values() if w.process.pid is not None]
+        for worker in started:
             worker.process.kill()
-        for worker in self.workers.values():
+        for worker in started:
             worker.process.join(KILL_WAIT_S)
+        for worker in self.workers.values():
             worker.connection.close()
         for process in self.exiting:
             process.join(KILL_WAIT_S)

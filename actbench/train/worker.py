@@ -154,6 +154,8 @@ def process_main(connection, run: RunSpec, placement: Placement,
     _exit_with_parent()
     try:
         execute_run(run, placement, connection.send)
+    except (BrokenPipeError, EOFError, ConnectionError):
+        os._exit(1)  # the driver stopped listening (it was stopped): nobody to train for
     finally:
         connection.close()
 

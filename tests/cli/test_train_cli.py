@@ -323,3 +323,22 @@ def test_a_data_set_that_fails_to_load_is_tried_once(tmp_path, monkeypatch):
         with pytest.raises(OSError, match="network unreachable"):
             cache.get(run, torch.device("cpu"))
     assert len(calls) == 1
+
+
+def test_sigterm_stops_like_ctrl_c_with_the_resume_command(tmp_path):
+    suite = write_suite(tmp_path, seeds=[0, 1, 2], activations=["relu", "silu"],
+                        train={"epochs": 3, "batch_size": 8, "device": "cpu"})
+    out = tmp_path / "r.csv"
+    command = [sys.executable, "-m", "actbench", "train", str(suite), "--out", str(out),
+               "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "COLUMNS": "300"})
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(read(out)) < 1):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "resume with:" in stderr and "--workers 1" in stderr and "Traceback" not in stderr
+    kept = read(out)
+    assert 1 <= len(kept) < 6 and {row["status"] for row in kept} == {"ok"}
