@@ -193,7 +193,13 @@ def _checked_suite(document: dict, default_name: str, check_data: bool) -> tuple
     seed_values = suite_axes.seeds(document.get("seeds"), found)
     baseline = suite_axes.baseline(document.get("baseline"), entries, found)
     sweep = suite_axes.sweep(document.get("sweep"), found)
-    found += _check_points(sections, sweep, check_data)
+    runs = len(entries) * len(seed_values) * math.prod(len(values) for values in sweep.values())
+    if runs > suite_axes.MAX_RUNS:  # checked before any point is resolved: there are too many
+        found.append(("sweep" if sweep else "seeds",
+                      f"the suite has {runs} runs (activations x seeds x sweep points); at most "
+                      f"{suite_axes.MAX_RUNS} fit in one suite: split it into several"))
+    else:
+        found += _check_points(sections, sweep, check_data)
     found.sort(key=lambda problem: _top_level_position(problem[0]))
     if found:
         return None, found

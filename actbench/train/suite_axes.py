@@ -142,12 +142,20 @@ def activations(raw: object, problems: list[Problem]) -> list[ActivationEntry]:
     return entries
 
 
+# Seeds per activation and sweep point (the papers this tool mirrors ran 23): a count beyond this
+# is a typo, not a plan, and would not fit in memory as a list of runs.
+MAX_SEEDS = 10_000
+# Runs in one suite (activations x seeds x sweep points), for the same reason.
+MAX_RUNS = 100_000
+
+
 def seeds(raw: object, problems: list[Problem]) -> list[int]:
     if raw is None:
         return list(DEFAULT_SEEDS)
     if is_int(raw):
-        if raw < 1:
-            problems.append(("seeds", f"expected a list of seeds or a count >= 1, got {raw}"))
+        if raw < 1 or raw > MAX_SEEDS:
+            problems.append(("seeds", f"expected a list of seeds or a count from 1 to {MAX_SEEDS}, "
+                                      f"got {raw}"))
             return []
         return list(range(raw))
     if not isinstance(raw, list) or not raw:

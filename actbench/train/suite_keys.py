@@ -21,6 +21,11 @@ OPTIMISERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "
 SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")
 SECTION_NAMES = ("data", "model", "optim", "schedule", "train", "eval")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+# Limits on what would otherwise run or allocate without end (a typo of a few digits): more
+# epochs than any short training run has, more generated samples than fit a worker's memory.
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 24
+MAX_SAMPLES = 10_000_000
 
 # Checks for the option names that data.DATASET_OPTIONS and models.MODEL_OPTIONS / COMMON_OPTIONS
 # use; an option not listed here is checked by the type of its default (see inferred_check).
@@ -39,12 +44,12 @@ OPTION_CHECKS: dict[str, Check] = {
        for name, choices in models.CHOICES.items()},
     "width_mult": number(0, low_open=True),
     "train_subset": optional(integer(1)),
-    "num_samples": integer(10),
+    "num_samples": integer(10, MAX_SAMPLES),
     "shape": list_of(integer(1), min_length=1, max_length=3,
                       what="a list of 1 to 3 integers >= 1 (channels, then spatial sizes)"),
     "classes": integer(2),
-    "train_size": integer(1),
-    "test_size": integer(1),
+    "train_size": integer(1, MAX_SAMPLES),
+    "test_size": integer(1, MAX_SAMPLES),
 }
 
 
@@ -102,9 +107,9 @@ def fixed_keys() -> dict[str, dict[str, Key]]:
             "min_lr": Key(0.0, number(0)),
         },
         "train": {
-            "epochs": Key(10, integer(1)),
-            "batch_size": Key(128, integer(1)),
-            "eval_batch_size": Key(1024, integer(1)),
+            "epochs": Key(10, integer(1, MAX_EPOCHS)),
+            "batch_size": Key(128, integer(1, MAX_BATCH)),
+            "eval_batch_size": Key(1024, integer(1, MAX_BATCH)),
             "augment": Key(False, boolean()),
             "mixup": Key(0.0, number(0)),
             "label_smoothing": Key(0.0, number(0, 1, high_open=True)),

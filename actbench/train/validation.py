@@ -66,15 +66,20 @@ def as_number(value: object) -> float | None:
     return float(value)
 
 
-def integer(minimum: int | None = None) -> Check:
-    what = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+def integer(minimum: int | None = None, maximum: int | None = None) -> Check:
+    """An integer in range. A maximum bounds what would otherwise run or allocate without end
+    (10^30 epochs, 10^13 generated samples): every such key states its limit in the docs."""
+    bounds = [f">= {minimum}" if minimum is not None else "",
+              f"<= {maximum}" if maximum is not None else ""]
+    what = "an integer " + " and ".join(b for b in bounds if b) if any(bounds) else "an integer"
 
     def check(value):
-        if not is_int(value) or (minimum is not None and value < minimum):
-            raise expected(what, value)
+        if not is_int(value) or (minimum is not None and value < minimum) or \
+                (maximum is not None and value > maximum):
+            raise expected(what.strip(), value)
         return value
 
-    check.what = what
+    check.what = what.strip()
     return check
 
 

@@ -149,7 +149,7 @@ def test_seeds_as_a_count_a_list_or_a_flag():
     assert suite_from_dict({"activations": ["relu"], "seeds": [7, 3]}).seeds == [7, 3]
     assert suite_from_dict({"activations": ["relu"], "seeds": 4}, seeds="5,2").seeds == [5, 2]
     assert suite_from_dict({"activations": ["relu"]}, seeds=[1, "4"]).seeds == [1, 4]
-    with pytest.raises(SuiteError, match=r"^suite: seeds: expected a list of seeds or a count >= 1, got 0$"):
+    with pytest.raises(SuiteError, match=r"^suite: seeds: expected a list of seeds or a count from 1 to 10000, got 0$"):
         suite_from_dict({"activations": ["relu"], "seeds": 0})
     with pytest.raises(SuiteError, match=r'^--seeds: seeds\[1\]: expected an integer >= 0, got "x"$'):
         suite_from_dict({"activations": ["relu"]}, seeds="1,x")
@@ -306,8 +306,8 @@ def test_override_problems_name_the_override_not_the_file(tmp_path):
         '--set model.name.x=1: cannot set model.name.x: model.name is "mlp", not a mapping',
         "--set oops: expected KEY=VALUE with a dotted key, e.g. train.epochs=2",
         "--set train.epoch=2: train.epoch: unknown key (did you mean 'epochs'?)",
-        "--set train.batch_size=0: train.batch_size: expected an integer >= 1, got 0",
-        "--set sweep.train.epochs=[1, 0]: sweep.train.epochs[1]: expected an integer >= 1, got 0",
+        "--set train.batch_size=0: train.batch_size: expected an integer >= 1 and <= 16777216, got 0",
+        "--set sweep.train.epochs=[1, 0]: sweep.train.epochs[1]: expected an integer >= 1 and <= 100000, got 0",
     ]
 
 
