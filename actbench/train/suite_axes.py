@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 
 from ..errors import ActbenchError, close_matches
-from ..zoo.registry import lookup
+from ..zoo.registry import factory_option_problem, lookup
 from .config import RESOURCE_KEYS, ActivationEntry
 from .suite_keys import schema
 from .validation import Problem, as_number, is_int, quoted, show, unknown_key
@@ -43,17 +43,31 @@ def _activation_entry(item: object, path: str, problems: list[Problem]) -> Activ
     if len(problems) > count:
         return None
     impl = spec.default_impl if impl is None else impl.lower()
-    try:
-        spec.build(impl=impl, channels=1 if spec.channelwise else None, **params)
-    except Exception as error:  # a user's factory may fail any way; report it like a bad option
-        message = str(error) if isinstance(error, ActbenchError) else f"{type(error).__name__}: {error}"
-        problems.append((path, f"cannot build {spec.name}: {message}"))
+    if not _buildable(spec, impl, params, path, problems):
         return None
     canonical = _canonical_expression(name) if spec.family == "expression" else spec.name
     if label is None:
         label = _default_label(canonical, impl if item.get("impl") is not None else None, params)
     resolved_params = dict(params) if spec.options is None else {**spec.options, **params}
     return ActivationEntry(name=canonical, impl=impl, params=resolved_params, label=label.strip())
+
+
+def _buildable(spec, impl: str, params: dict, path: str, problems: list[Problem]) -> bool:
+    """Whether the activation builds with these options. The zoo's own are built once to find
+    out; a user's factory named by an import path is judged from its signature only, so checking
+    a suite (a dry run) never runs code the suite names."""
+    if spec.family == "import path":
+        problem = factory_option_problem(spec.name, dict(params), spec.channelwise)
+        if problem:
+            problems.append((path, f"cannot build {spec.name}: {problem}"))
+        return problem is None
+    try:
+        spec.build(impl=impl, channels=1 if spec.channelwise else None, **params)
+    except Exception as error:  # a custom registration may fail any way; report it like a bad option
+        message = str(error) if isinstance(error, ActbenchError) else f"{type(error).__name__}: {error}"
+        problems.append((path, f"cannot build {spec.name}: {message}"))
+        return False
+    return True
 
 
 def _spec(name: object, path: str, problems: list[Problem]):

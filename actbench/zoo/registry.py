@@ -151,8 +151,13 @@ def _is_factory(obj: object) -> bool:
     return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
 
 
-def _spec_from_import_path(path: str) -> ActivationSpec:
+def import_path_object(path: str) -> object:
+    """The object an import path ('pkg.mod:Name.attr') names, looked up and never called.
+    Dunder attributes are refused: they reach the interpreter's internals, not activations."""
     module_name, _, attr_path = path.partition(":")
+    if any(part.startswith("__") for part in [*module_name.split("."), *attr_path.split(".")]):
+        raise ActbenchError(f"activation '{path}': an import path may not name dunder attributes "
+                            "(__...__); name a module-level class, factory or function")
     try:
         obj: object = importlib.import_module(module_name)
     except ImportError as error:
@@ -162,6 +167,30 @@ def _spec_from_import_path(path: str) -> ActivationSpec:
             raise ActbenchError(f"module '{module_name}' has no attribute '{attr_path}' "
                                 f"(activation '{path}')")
         obj = getattr(obj, attr)
+    return obj
+
+
+def factory_option_problem(path: str, options: dict, channels: bool) -> str | None:
+    """Why the factory an import path names cannot take these options, judged from its signature
+    alone (a suite is checked without running user code); None when it can, or cannot be told."""
+    obj = import_path_object(path)
+    if not _is_factory(obj):
+        return f"'{path}' is a tensor function; it takes no options" if options else None
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return None
+    if channels and _accepts(obj, "channels"):
+        options = {**options, "channels": 1}
+    try:
+        signature.bind(**options)
+    except TypeError as error:
+        return f"{path}{signature} cannot take {sorted(options)}: {error}"
+    return None
+
+
+def _spec_from_import_path(path: str) -> ActivationSpec:
+    obj = import_path_object(path)
     if isinstance(obj, nn.Module):
         raise ActbenchError(f"'{path}' is a module instance; name its class or a factory instead")
     if not callable(obj):

@@ -505,3 +505,36 @@ def test_the_docs_examples_are_valid_suites():
 def test_model_and_data_must_fit_each_other(tmp_path, text, message):
     problems = problems_of(write(tmp_path, "activations: [relu]\n" + text))
     assert any(message in problem for problem in problems), problems
+
+
+# --------------------------------------------------------------------------- import paths stay data
+FACTORY_CALLS: list = []
+
+
+def recording_factory(channels=None):
+    """A user's factory that records every call (checking a suite must make none)."""
+    import torch
+
+    FACTORY_CALLS.append(channels)
+    return torch.nn.ReLU()
+
+
+def test_checking_a_suite_runs_no_code_its_import_paths_name():
+    FACTORY_CALLS.clear()
+    suite = suite_from_dict({"activations": ["tests.train.test_suite:recording_factory",
+                                             "os:getpid"], "seeds": [0]})
+    assert len(suite.runs()) == 2 and FACTORY_CALLS == []
+
+
+def test_a_factory_that_cannot_take_the_options_is_refused_from_its_signature():
+    FACTORY_CALLS.clear()
+    with pytest.raises(SuiteError, match=r"recording_factory\(channels=None\) cannot take \['beta'\]"):
+        suite_from_dict({"activations": [{"name": "tests.train.test_suite:recording_factory",
+                                          "params": {"beta": 2.0}}]})
+    assert FACTORY_CALLS == []
+
+
+@pytest.mark.parametrize("path", ["os:__class__", "os.path:join.__globals__", "__main__:x"])
+def test_an_import_path_may_not_name_dunder_attributes(path):
+    with pytest.raises(SuiteError, match="may not name dunder attributes"):
+        suite_from_dict({"activations": [path]})
