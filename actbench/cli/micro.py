@@ -81,13 +81,26 @@ def micro(
         raise typer.Exit(interrupted_exit(stop)) from None
     if quiet:
         typer.echo(str(run.out))
-        return
-    from ..records.writer import read_rows
-    from ..report.micro_tables import micro_tables
+    else:
+        from ..records.writer import read_rows
+        from ..report.micro_tables import micro_tables
 
-    for table in micro_tables(read_rows(run.out), run.plan.baseline_label):
-        console.print(table)
-    console.print(f"report: {run.out}")
+        for table in micro_tables(read_rows(run.out), run.plan.baseline_label):
+            console.print(table)
+        console.print(f"report: {run.out}")
+    _exit_if_nothing_measured(err_console, run.rows, run.out)
+
+
+def _exit_if_nothing_measured(err_console, rows, out) -> None:
+    """Exit 1 when this command tried configurations and none has a timing (ok or noisy): all
+    out of memory, say. A report of failures is not a result."""
+    from collections import Counter
+
+    if rows and not any(row.get("status") in ("ok", "noisy") for row in rows):
+        counts = ", ".join(f"{status} x{n}" for status, n in Counter(r.get("status") for r in rows).items())
+        err_console.print(f"no configuration was measured ({counts}); see the status and message "
+                          f"columns of {out}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _micro_on_ray(options, address: str | None, quiet: bool) -> None:

@@ -140,6 +140,10 @@ def _read_csv(path: Path, warnings: list[str]) -> pd.DataFrame:
     except csv.Error as error:
         raise ActbenchError(f"cannot read report '{path}': {error}") from None
     header, body = rows[0], [row for row in rows[1:] if row]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ActbenchError(f"report '{path}' names the column(s) {', '.join(repeated)} more than "
+                            "once; expected a CSV written by actbench micro or train")
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise ActbenchError(f"report '{path}' line {number} has {len(row)} fields, the header "

@@ -34,6 +34,22 @@ def epochs_path(runs_path: Path) -> Path:
     return runs_path.with_name(runs_path.stem + ".epochs.csv")
 
 
+def check_writable_folder(folder: Path) -> None:
+    """Fail before any work when files cannot be written into `folder` (created if missing)."""
+    import tempfile
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ActbenchError(f"--out '{folder}' is a file; expected a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):  # a real write: permission bits say little to root
+            pass
+    except OSError as error:
+        raise ActbenchError(f"cannot write into the folder {folder}: "
+                            f"{error.strerror or error}") from None
+
+
 def check_writable(path: Path) -> None:
     """Fail before any measurement when the report cannot be written."""
     path = Path(path)

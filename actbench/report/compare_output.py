@@ -14,6 +14,7 @@ from pathlib import Path
 from ..compare.gates import GateResult
 from ..compare.run import Comparison, check_gates, compare_reports
 from ..errors import ActbenchError
+from ..records.paths import check_writable_folder
 from .compare_plots import comparison_figures
 from .compare_tables import Section, comparison_sections
 from .export import export, output_format, write_export
@@ -83,8 +84,8 @@ def write_report_page(patterns: Sequence[str], out: Path, *, command: str, **opt
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ActbenchError(f"--out '{out}' is a file; expected a folder for index.html")
+    check_writable_folder(out)  # before the comparison, which may take a while
     comparison = compare_reports(patterns, **options)
-    out.mkdir(parents=True, exist_ok=True)
     try:
         figures = comparison_figures(comparison, out / "figure.png")
     except ActbenchError as error:  # nothing to draw (every run failed): the page has the tables

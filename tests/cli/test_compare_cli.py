@@ -175,3 +175,23 @@ def test_baseline_by_alias_for_train_reports(run_cli, train_report):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert {row["baseline"] for row in rows} == {"silu"}
+
+
+def test_report_to_a_folder_it_cannot_write_is_one_line_and_exit_2(run_cli, micro_report, tmp_path,
+                                                                   monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli("report", str(micro_report), "-o", str(blocker / "html"))
+    assert result.exit_code == 2, result.output
+    assert "cannot write into the folder" in result.output and "Traceback" not in result.output
+
+    import tempfile
+
+    def refuse(*args, **kwargs):  # as a folder without write permission answers (root ignores bits)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    result = run_cli("report", str(micro_report), "-o", str(tmp_path / "locked"))
+    assert result.exit_code == 2, result.output
+    assert "cannot write into the folder" in result.output and "Permission denied" in result.output
+    assert not (tmp_path / "locked" / "index.html").exists()

@@ -181,3 +181,19 @@ def test_a_malformed_sidecar_does_not_stop_a_resume(run_cli, tmp_path):
     out.with_suffix(".json").write_text("[]")
     result = run_cli("micro", "--act", "silu", "--pass", "fwd", *TINY, "--out", str(out), "-q")
     assert result.exit_code == 0, result.output
+
+
+def test_a_run_where_no_configuration_was_measured_exits_1(run_cli, tmp_path, monkeypatch):
+    from actbench.micro import session
+
+    def all_out_of_memory(run, on_progress=None):  # as a size too large for the device ends
+        run.rows.extend({"status": "oom", "activation": name} for name in ("relu", "mish"))
+
+    monkeypatch.setattr(session, "execute", all_out_of_memory)
+    result = run_cli("micro", "--act", "mish", "--pass", "fwd", *TINY, "--out",
+                     str(tmp_path / "r.csv"), "-q")
+    assert result.exit_code == 1, result.output
+    assert "no configuration was measured (oom x2)" in result.output
+    monkeypatch.undo()
+    ok = run_cli("micro", "--act", "mish", "--pass", "fwd", *TINY, "--out", str(tmp_path / "s.csv"), "-q")
+    assert ok.exit_code == 0, ok.output

@@ -160,3 +160,12 @@ def test_a_report_measured_on_several_machines_compares_machine_against_machine(
     assert ratios[("mish", "cluster [b A100]")] == pytest.approx(4 / 3)
     one_machine = load_reports([str(write_micro(tmp_path / "one.csv", rows[:2]))])
     assert set(one_machine.micro["file"]) == {"one"}
+
+
+def test_a_report_with_a_repeated_column_is_refused_in_one_line(tmp_path):
+    path = write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3)])
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0].replace("median_s,mean_s", "median_s,median_s")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ActbenchError, match=r"names the column\(s\) median_s more than once"):
+        load_reports([str(path)])
