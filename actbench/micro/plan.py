@@ -83,6 +83,9 @@ def split_list(values: list[str] | None) -> list[str]:
     return out
 
 
+MAX_NUMEL = 2 ** 62  # torch indexes elements with signed 64-bit integers; sizes past this are typos
+
+
 def parse_size(text: str) -> int:
     """'1048576', '2^20', '2**20' or '1M' (binary multiples K/M/G) -> elements."""
     cleaned = text.strip().replace("**", "^")
@@ -99,6 +102,9 @@ def parse_size(text: str) -> int:
                             "2^20 or 1M") from None
     if value <= 0:
         raise ActbenchError(f"size {text} must be a positive number of elements")
+    if value > MAX_NUMEL:
+        raise ActbenchError(f"size {text} ({value} elements) is larger than any tensor torch can "
+                            f"index (at most 2^62 elements)")
     return value
 
 
@@ -164,7 +170,11 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
 
 
 def _activation_choices(activations: list[str] | None) -> list[ActivationChoice]:
-    labels = split_list(activations) or list(DEFAULT_ACTIVATIONS)
+    labels = split_list(activations)
+    if activations is not None and list(activations) and not labels:
+        raise ActbenchError("--act was given but names no activation; expected names, import "
+                            "paths or expressions (comma lists), or leave it out for the default set")
+    labels = labels or list(DEFAULT_ACTIVATIONS)
     if "all" in [label.lower() for label in labels]:
         from ..zoo.registry import names
 
@@ -185,12 +195,22 @@ def _baseline(baseline: str | None, choices: list[ActivationChoice]
     return ActivationChoice(baseline, baseline_spec), baseline
 
 
+def _zoo_implementations() -> set[str]:
+    from ..zoo.registry import names
+
+    return {impl for name in names() for impl in lookup(name).implementations}
+
+
 def _implementations(impl: str | None, choices: list[ActivationChoice]
                      ) -> list[tuple[ActivationChoice, list[str]]]:
     impl_names = [name.lower() for name in split_list([impl] if impl else None)]
     known_impls = sorted({name for choice in choices for name in choice.spec.implementations})
     for name in impl_names:
         if name != "all" and name not in known_impls:
+            if len(choices) == 1 and name in _zoo_implementations():  # this one lacks it
+                spec = choices[0].spec
+                raise ActbenchError(f"{choices[0].label} has no '{name}' implementation; it has "
+                                    f"{', '.join(spec.implementations)}")
             raise UnknownNameError("implementation", name, known_impls)
     impls_by_choice: list[tuple[ActivationChoice, list[str]]] = []
     for choice in choices:

@@ -116,3 +116,19 @@ def test_the_baseline_is_added_when_missing():
                                                                     ("relu", "native")]
     plan = make_plan(["mish,relu"], devices=["cpu"], sizes=["64"], passes=["fwd"], baseline="relu")
     assert len(plan.configs) == 2
+
+
+def test_an_empty_act_is_refused_not_taken_for_the_default_set():
+    with pytest.raises(ActbenchError, match="--act was given but names no activation"):
+        make_plan(["", " , "])
+
+
+def test_a_size_past_what_torch_can_index_is_a_usage_error():
+    with pytest.raises(ActbenchError, match=r"size 2\^64 \(18446744073709551616 elements\) is larger"):
+        make_plan(["relu"], sizes=["2^64"], devices=["cpu"])
+    assert make_plan(["relu"], sizes=["2^20"], devices=["cpu"]).configs
+
+
+def test_an_implementation_one_activation_lacks_names_the_ones_it_has():
+    with pytest.raises(ActbenchError, match="relu has no 'memeff' implementation; it has native, "):
+        make_plan(["relu"], impl="memeff", devices=["cpu"])
