@@ -107,13 +107,25 @@ def sidecar_for(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _read_sidecar(path: Path) -> dict | None:
+def _read_sidecar(path: Path, warnings: list[str]) -> dict | None:
+    """The report's sidecar, or None with a warning: sidecars are optional (the rows carry the key
+    environment columns), but a reader should know the full environment is missing."""
     side = sidecar_for(path)
+    if not side.exists():
+        warnings.append(f"'{path}' has no sidecar ({side.name}): its environment shows only the "
+                        "columns its rows carry")
+        return None
     try:
         content = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # sidecars are optional: the rows carry the key environment columns
-    return content if isinstance(content, dict) else None
+    except (OSError, ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else \
+            " ".join(str(error).split())[:80]
+        warnings.append(f"the sidecar {side} cannot be read ({reason}); it is left out")
+        return None
+    if not isinstance(content, dict):
+        warnings.append(f"the sidecar {side} is not a JSON object; it is left out")
+        return None
+    return content
 
 
 def _read_csv(path: Path, warnings: list[str]) -> pd.DataFrame:
@@ -226,7 +238,7 @@ def load_reports(patterns: Iterable[str]) -> Reports:
         kind = detect_kind(path, frame)
         frame.insert(0, "file", _machine_labels(frame, label) if kind == "micro" else label)
         frames[kind].append(frame)
-        files.append(ReportFile(path, kind, label, _read_sidecar(path)))
+        files.append(ReportFile(path, kind, label, _read_sidecar(path, warnings)))
     merged = {kind: numeric(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
               for kind, parts in frames.items()}
     merged["micro_samples"] = _attach_samples(files, merged["micro"], merged["micro_samples"],

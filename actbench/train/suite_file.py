@@ -67,11 +67,31 @@ def activation_list(activations: str | Iterable[str]) -> list[str]:
     return [part for item in items for part in split_names(str(item))]
 
 
+# Values a suite may expand to once YAML aliases are followed: a few hundred make a real suite;
+# an "alias bomb" of a kilobyte expands to hundreds of millions.
+MAX_EXPANDED_NODES = 100_000
+
+
 def _duplicate_keys(text: str) -> list[str]:
-    """Keys written twice in one mapping (YAML keeps the last silently; here it is a mistake)."""
-    problems = []
+    """Keys written twice in one mapping (YAML keeps the last silently; here it is a mistake).
+    Each node is looked at once, however many aliases point to it; a document that expands to
+    more than MAX_EXPANDED_NODES values is refused before anything walks it expanded."""
+    problems: list[str] = []
+    visited: set[int] = set()
+    sizes: dict[int, int] = {}
+
+    def expanded(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            children = ([child for pair in node.value for child in pair]
+                        if isinstance(node, yaml.MappingNode) else
+                        node.value if isinstance(node, yaml.SequenceNode) else [])
+            sizes[id(node)] = 1 + sum(expanded(child) for child in children)
+        return sizes[id(node)]
 
     def walk(node: yaml.Node, path: str) -> None:
+        if id(node) in visited:
+            return
+        visited.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen = set()
             for key_node, value_node in node.value:
@@ -88,6 +108,10 @@ def _duplicate_keys(text: str) -> list[str]:
 
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is not None:
+        total = expanded(root)
+        if total > MAX_EXPANDED_NODES:
+            raise SuiteError([f"the suite expands to {total} values once its YAML aliases are "
+                              f"followed; at most {MAX_EXPANDED_NODES} make sense for a suite"])
         walk(root, "")
     return problems
 
@@ -102,8 +126,13 @@ def read_yaml(path: Path) -> tuple[object, list[str]]:
     except OSError as error:
         raise ActbenchError(f"cannot read suite file '{path}': {error.strerror}") from None
     try:
+        duplicates = _duplicate_keys(text)  # first: it refuses an alias bomb before it is built
         document = yaml.safe_load(text)
-        duplicates = _duplicate_keys(text)
+    except RecursionError:
+        raise SuiteError([f"{label}: nested too deeply to read (thousands of levels of [ or {{); "
+                          "expected a YAML suite file"]) from None
+    except SuiteError as error:
+        raise SuiteError([f"{label}: {problem}" for problem in error.problems]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

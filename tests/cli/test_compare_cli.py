@@ -44,7 +44,7 @@ def test_markdown_csv_and_json(run_cli, micro_report, train_report, tmp_path):
     assert markdown.exit_code == 0
     assert "| activation |" in markdown.output and "**" in markdown.output
     rows = list(csv.DictReader(io.StringIO(run_cli("compare", str(micro_report), str(train_report),
-                                                   "--format", "csv").output)))
+                                                   "--format", "csv").stdout)))
     assert {row["section"] for row in rows} == {"micro", "train"}
     out = tmp_path / "out.json"
     result = run_cli("compare", str(micro_report), "-o", str(out))  # format from the suffix
@@ -173,7 +173,7 @@ def test_train_by_impl_keeps_points_and_colours(run_cli, tmp_path):
 def test_baseline_by_alias_for_train_reports(run_cli, train_report):
     result = run_cli("compare", str(train_report), "--baseline", "swish1", "-f", "csv")
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(io.StringIO(result.output)))
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {row["baseline"] for row in rows} == {"silu"}
 
 
@@ -195,3 +195,15 @@ def test_report_to_a_folder_it_cannot_write_is_one_line_and_exit_2(run_cli, micr
     assert result.exit_code == 2, result.output
     assert "cannot write into the folder" in result.output and "Permission denied" in result.output
     assert not (tmp_path / "locked" / "index.html").exists()
+
+
+def test_a_missing_or_unreadable_sidecar_is_said_once_per_file(run_cli, micro_report, tmp_path):
+    result = run_cli("compare", str(micro_report), "-f", "csv")
+    assert result.exit_code == 0
+    assert "has no sidecar (m.json)" in result.stderr
+    micro_report.with_suffix(".json").write_text("[" * 200_000)
+    result = run_cli("compare", str(micro_report), "-f", "csv")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "cannot be read (nested too deeply); it is left out" in result.stderr
+    micro_report.with_suffix(".json").write_text("[1, 2]")
+    assert "is not a JSON object" in run_cli("compare", str(micro_report), "-f", "csv").stderr
