@@ -27,6 +27,11 @@ class ExpressionError(ActbenchError):
     """An activation expression that the safe parser refuses."""
 
 
+class ReportWriteError(ActbenchError):
+    """A report could not be written (a full disk, a lost mount): what is on disk is kept, and
+    the command stops rather than record every later result as failed."""
+
+
 class ActbenchWarning(UserWarning):
     """Something worked, but not the way the user asked (e.g. a compiler fell back)."""
 

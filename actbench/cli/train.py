@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import ActbenchError
+from ..errors import ActbenchError, ReportWriteError
 from . import EXIT_FAILED, app, console as _console, interrupted_exit
 from .progress import ProgressRenderer
 
@@ -76,13 +76,15 @@ def train(
     try:
         with ProgressRenderer(err, quiet, transient=False) as on_progress:  # bars stay, as a log
             execute(suite_run, on_progress, execution)
-    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.Terminated)
+    except (KeyboardInterrupt, ReportWriteError) as stop:  # Ctrl-C, SIGTERM, a full disk
         again = resume_command(suite_path, set_, seeds, act, device, suite_run.out,
                                _execution_flags(executor, workers, threads, retries, address,
                                                 gpus_per_run))
-        err.print(f"interrupted: finished runs are in {suite_run.out}; resume with: {again}",
+        what = f"error: {stop}" if isinstance(stop, ReportWriteError) else "interrupted"
+        err.print(f"{what}: finished runs are in {suite_run.out}; resume with: {again}",
                   highlight=False, markup=False)
-        raise typer.Exit(interrupted_exit(stop)) from None
+        code = EXIT_FAILED if isinstance(stop, ReportWriteError) else interrupted_exit(stop)
+        raise typer.Exit(code) from None
     if quiet:
         typer.echo(str(suite_run.out))
     else:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ActbenchError
+from ..errors import ActbenchError, ReportWriteError
 from .paths import sidecar_path
 
 
@@ -50,10 +50,16 @@ class ReportWriter:
         self.write_many([row])
 
     def write_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Several rows, then one flush and fsync."""
-        for row in rows:
-            self._writer.writerow({column: _cell(row.get(column)) for column in self.columns})
-        self._sync()
+        """Several rows, then one flush and fsync. A write the disk refuses raises
+        ReportWriteError; the rows written before it stay (a partial last line is dropped when the
+        report is next opened)."""
+        try:
+            for row in rows:
+                self._writer.writerow({column: _cell(row.get(column)) for column in self.columns})
+            self._sync()
+        except OSError as error:
+            raise ReportWriteError(f"cannot write to {self.path}: {error.strerror or error}; the "
+                                   "rows written before are kept") from None
 
     def _sync(self) -> None:
         self._file.flush()
@@ -131,11 +137,21 @@ def write_sidecar(report: Path, content: Mapping[str, Any], resumed: bool = Fals
             kept = previous.pop("earlier_invocations", [])
             earlier = (kept if isinstance(kept, list) else []) + [previous]
     content = {**content, "earlier_invocations": earlier}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(content, indent=2, default=str, sort_keys=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    _write_json(path, content)
     return path
+
+
+def _write_json(path: Path, content: Mapping[str, Any]) -> None:
+    """Atomically (a temporary file, then rename); on a refused write the old file stays and the
+    temporary one goes."""
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        tmp.write_text(json.dumps(content, indent=2, default=str, sort_keys=False) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise ReportWriteError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def update_sidecar(report: Path, changes: Mapping[str, Any]) -> Path:
@@ -149,10 +165,7 @@ def update_sidecar(report: Path, changes: Mapping[str, Any]) -> Path:
     if not isinstance(content, dict):
         content = {}
     content.update(changes)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(content, indent=2, default=str, sort_keys=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    _write_json(path, content)
     return path
 
 

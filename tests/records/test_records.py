@@ -118,3 +118,68 @@ def test_sidecar_keeps_earlier_invocations_when_resumed(tmp_path):
     assert [item["run"] for item in content["earlier_invocations"]] == [1, 2]
     write_sidecar(report, {"run": 4})  # a fresh report forgets them
     assert json.loads(sidecar_path(report).read_text())["earlier_invocations"] == []
+
+
+# ------------------------------------------------------------------ a disk that fills up
+def _disk_fills_after(monkeypatch, syncs: int):
+    """Every fsync after the first `syncs` fails as a full disk does."""
+    import errno
+
+    from actbench.records import writer
+
+    real, calls = writer.ReportWriter._sync, []
+
+    def sync(self):
+        calls.append(self.path)
+        if len(calls) > syncs:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self)
+
+    monkeypatch.setattr(writer.ReportWriter, "_sync", sync)
+
+
+def test_a_full_disk_stops_train_with_the_resume_command_and_no_traceback(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+    from tests.cli.test_train_cli import write_suite
+
+    _disk_fills_after(monkeypatch, syncs=2)  # the two headers, then nothing
+    out = tmp_path / "r.csv"
+    result = CliRunner().invoke(app, ["train", str(write_suite(tmp_path)), "--executor", "inline",
+                                      "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "error: cannot write to" in result.output and "No space left on device" in result.output
+    assert "resume with: actbench train" in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_full_disk_mid_micro_is_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+
+    _disk_fills_after(monkeypatch, syncs=1)  # the header, then nothing
+    result = CliRunner().invoke(app, ["micro", "--act", "relu,mish", "--size", "256", "--pass", "fwd",
+                                      "--max-time", "0.01", "--device", "cpu", "--out",
+                                      str(tmp_path / "m.csv")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "No space left on device" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_a_sidecar_the_disk_refuses_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from actbench.errors import ReportWriteError
+    from actbench.records.writer import write_sidecar
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(ReportWriteError, match="No space left on device"):
+        write_sidecar(tmp_path / "r.csv", {"kind": "micro"})
+    assert list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ import pytest
 
 from actbench.compare.run import check_gates, compare_reports
 from actbench.errors import ActbenchError
+from actbench.records.writer import write_sidecar
 from actbench.report.compare_output import compare_output
 from actbench.report.export import (EXPORTERS, SUFFIX_FORMATS, export, output_format,
                                     write_export)
@@ -60,7 +61,7 @@ def test_each_exporter_returns_its_format(comparison):
 
 
 def test_the_table_file_starts_with_the_warnings(comparison):
-    comparison.warnings.append("a difference")
+    comparison.warnings[:] = ["a difference"]
     assert export("table", comparison).startswith("warning: a difference\n")
 
 
@@ -74,6 +75,8 @@ def test_write_export_refuses_a_folder_and_creates_parents(tmp_path):
 def test_output_comes_in_order_warnings_export_verdicts(tmp_path):
     micro = write_micro(tmp_path / "m.csv", [micro_row("relu", 1e-3), micro_row("mish", 3e-3)])
     other = write_micro(tmp_path / "n.csv", [micro_row("relu", 1e-3, cpu="Other CPU")])
+    for report in (micro, other):  # as actbench writes them: a sidecar beside each
+        write_sidecar(report, {"kind": "micro"})
     messages = list(compare_output([str(micro), str(other)], fmt="csv",
                                    gates=["mish.fwd <= 1.5 * relu.fwd"]))
     assert messages[0].line.startswith("warning: reports differ in CPU")
