@@ -216,6 +216,36 @@ def _labels(paths: Sequence[Path]) -> list[str]:
     return labels
 
 
+MEASURED = ("ok", "noisy")
+
+
+def _sane_medians(frame: pd.DataFrame, label: str, warnings: list[str]) -> pd.DataFrame:
+    """A measured row's median must be a positive finite number of seconds, and its interval must
+    hold it: rows without such a median are left out, inverted intervals dropped, each with a
+    warning (a hand-edited or foreign report, not something actbench writes)."""
+    if "median_s" not in frame or "status" not in frame:
+        return frame
+    measured = frame["status"].isin(MEASURED)
+    median = pd.to_numeric(frame["median_s"], errors="coerce")
+    bad = measured & ~(np.isfinite(median) & (median > 0))
+    if bad.any():
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(frame.loc[bad, "median_s"]))[:3])
+        warnings.append(f"'{label}': {int(bad.sum())} measured row(s) have a median_s that is not a "
+                        f"positive number of seconds ({shown}); they are left out")
+    frame = frame[~bad].copy()
+    if {"ci_low_s", "ci_high_s"} <= set(frame.columns):
+        median = pd.to_numeric(frame["median_s"], errors="coerce")
+        low = pd.to_numeric(frame["ci_low_s"], errors="coerce")
+        high = pd.to_numeric(frame["ci_high_s"], errors="coerce")
+        inverted = low.notna() & high.notna() & ~((low <= median) & (median <= high))
+        if inverted.any():
+            warnings.append(f"'{label}': {int(inverted.sum())} row(s) have an interval that does not "
+                            "hold their median (ci_low_s <= median_s <= ci_high_s); those intervals "
+                            "are left out")
+            frame.loc[inverted, ["ci_low_s", "ci_high_s"]] = ""
+    return frame
+
+
 def _machine_labels(frame: pd.DataFrame, label: str):
     """One micro report measured on several machines (`micro --executor ray`) is one file per
     machine for comparing: 'label [host GPU]'; a report of one machine keeps its label."""
@@ -236,6 +266,8 @@ def load_reports(patterns: Iterable[str]) -> Reports:
     for path, label in zip(paths, _labels(paths)):
         frame = _read_csv(path, warnings)
         kind = detect_kind(path, frame)
+        if kind == "micro":
+            frame = _sane_medians(frame, label, warnings)
         frame.insert(0, "file", _machine_labels(frame, label) if kind == "micro" else label)
         frames[kind].append(frame)
         files.append(ReportFile(path, kind, label, _read_sidecar(path, warnings)))

@@ -169,3 +169,19 @@ def test_a_report_with_a_repeated_column_is_refused_in_one_line(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ActbenchError, match=r"names the column\(s\) median_s more than once"):
         load_reports([str(path)])
+
+
+def test_medians_that_are_not_positive_numbers_are_left_out_with_a_warning(tmp_path):
+    rows = [micro_row("relu", 1e-3), micro_row("mish", 3e-3), micro_row("silu", 2e-3),
+            micro_row("gelu", 2e-3), micro_row("elu", 2e-3), micro_row("selu", 2e-3, ci=0.1)]
+    rows[2]["median_s"], rows[3]["median_s"], rows[4]["median_s"] = "nan", "-1e-3", "fast"
+    rows[5]["ci_low_s"], rows[5]["ci_high_s"] = 3e-3, 1e-3  # inverted
+    write_micro(tmp_path / "m.csv", rows)
+    reports = load_reports([str(tmp_path / "m.csv")])
+    assert sorted(reports.micro["activation"]) == ["mish", "relu", "selu"]
+    assert any("3 measured row(s) have a median_s that is not a positive number" in w
+               and "'nan'" in w and "'-1e-3'" in w for w in reports.warnings)
+    assert any("1 row(s) have an interval that does not hold their median" in w
+               for w in reports.warnings)
+    selu = reports.micro[reports.micro["activation"] == "selu"].iloc[0]
+    assert math.isnan(selu["ci_low_s"]) and selu["median_s"] == 2e-3
