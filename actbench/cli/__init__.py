@@ -16,6 +16,10 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import ActbenchError
 
+# The option parser's usage error, whichever parser this typer uses (its own or click's):
+# typer's public BadParameter derives from it.
+USAGE_ERROR = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
+
 EXIT_FAILED = 1  # runs that did not finish ok, a gate that does not hold
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
@@ -45,6 +49,13 @@ class ActbenchGroup(TyperGroup):
                 raise
             for problem in getattr(error, "problems", None) or [str(error)]:
                 typer.echo(f"error: {' '.join(str(problem).split())}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        except USAGE_ERROR as error:  # a bad option value: one line, not a framed box
+            if (ctx.obj or {}).get("debug") or os.environ.get("ACTBENCH_DEBUG"):
+                raise
+            where = error.ctx.command_path if error.ctx is not None else ctx.command_path
+            typer.echo(f"error: {' '.join(error.format_message().split())} (see '{where} "
+                       "--help')", err=True)
             raise typer.Exit(EXIT_USAGE) from None
 
 

@@ -129,3 +129,20 @@ def test_piped_list_keeps_one_line_per_activation():
             if line.startswith("│") and line.split("│")[1].strip()}
     assert "native*, formula" in rows["identity"]
     assert max(len(line) for line in result.output.splitlines()) <= 160
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "quick", "--threads", "0"], "error: Invalid value for '--threads'"),
+    (["micro", "--max-time", "-1"], "error: Invalid value for '--max-time'"),
+    (["train"], "error: Missing argument 'SUITE'"),
+])
+def test_a_bad_option_value_is_one_line_not_a_box(args, message):
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+
+    result = CliRunner().invoke(app, args, prog_name="actbench")
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(message), result.output
+    assert f"(see 'actbench {args[0]} --help')" in lines[0]
