@@ -650,7 +650,7 @@ def _download(urls: Sequence[str], destination: Path, md5: str, by_hand: str) ->
         except (OSError, http.client.HTTPException) as error:
             partial.unlink(missing_ok=True)
             reason = error.reason if isinstance(error, urllib.error.URLError) else error
-            failures.append(f"{url}: {reason}")
+            failures.append((url, " ".join(str(reason).split())))
             continue
         if digest.hexdigest() != md5:
             partial.unlink(missing_ok=True)
@@ -658,7 +658,10 @@ def _download(urls: Sequence[str], destination: Path, md5: str, by_hand: str) ->
                                 f"(deleted it); try again, or {by_hand}")
         os.replace(partial, destination)
         return
-    raise ActbenchError(f"could not download {destination.name} ({'; '.join(failures)}); {by_hand}")
+    # the reason first: a message cut to a line (a run's line, a CSV cell) still says what went wrong
+    reasons = "; ".join(dict.fromkeys(reason for _, reason in failures))
+    raise ActbenchError(f"could not download {destination.name}: {reasons} (tried "
+                        f"{', '.join(url for url, _ in failures)}); {by_hand}")
 
 
 # --------------------------------------------------------------------------- MNIST-1D
