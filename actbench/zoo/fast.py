@@ -37,8 +37,9 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ..errors import ActbenchWarning
-from .functional import (GELU_TANH_CLAMP, GELU_TANH_COEF, QUICK_GELU_BETA, SQRT_2_OVER_PI, TANHEXP_CLAMP,
-                         TWO_OVER_SQRT_PI, _opmath, channel_view, saving_only_input)
+from .functional import (ERF_SERIES, ERF_SERIES_BELOW, GELU_TANH_CLAMP, GELU_TANH_COEF, QUICK_GELU_BETA,
+                         SQRT_2_OVER_PI, TANHEXP_CLAMP, TWO_OVER_SQRT_PI, _opmath, channel_view,
+                         saving_only_input)
 from .inductor import compile_pointwise
 
 Tensor = torch.Tensor
@@ -48,12 +49,10 @@ Tensor = torch.Tensor
 MISH_LINEAR_FROM = 20.0  # tanh(softplus(20)) = 1 - 2 / (e^40 + 2e^20 + 2) = 1 - 8.5e-18
 # z sigmoid(z)'s slope takes z capped here, where sigmoid(z) is exactly 0 or 1 even in float64
 GATE_SLOPE_CAP = 1e4
-# erf(z) = z * sum_n ERF_SERIES[n] z^(2n) for 0 <= z < ERF_SERIES_BELOW (float32: relative error
-# < 4e-8); above it Abramowitz & Stegun 7.1.26, erf(z) = 1 - t A(t) exp(-z^2), t = 1 / (1 + p z),
+# erf(z) = z * sum_n ERF_SERIES[n] z^(2n) for 0 <= z < ERF_SERIES_BELOW (functional.py); above it
+# Abramowitz & Stegun 7.1.26, erf(z) = 1 - t A(t) exp(-z^2), t = 1 / (1 + p z),
 # absolute error < 1.5e-7, so relative < 3e-7 where erf > 0.5 (inductor's own float32 erf is the same
 # polynomial; written out here so its exp(-z^2) is shared with serf's slope)
-ERF_SERIES_BELOW = 0.5
-ERF_SERIES = tuple(TWO_OVER_SQRT_PI * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(7))
 ERF_AS_P = 0.3275911
 ERF_AS = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)  # t^0 .. t^4 of A(t)
 # log1p(a) = 2 atanh(v), v = a / (2 + a): for 0 <= a <= 1, v <= 1/3 and the series

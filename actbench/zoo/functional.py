@@ -39,7 +39,13 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 # Beyond these inputs tanh(...) is exactly 1 even in float64, so clamping changes no value.
 GELU_TANH_CLAMP = 10.0
+# In the sigmoid form, the gate sigmoid(2u) is exactly 0 in float64 below this (2u < -1900).
+GELU_TANH_SIGMOID_FLOOR = -30.0
 TANHEXP_CLAMP = 3.0
+# erf(z) = z * sum_n ERF_SERIES[n] z^(2n) for 0 <= z < ERF_SERIES_BELOW (float32: relative error
+# < 4e-8)
+ERF_SERIES_BELOW = 0.5
+ERF_SERIES = tuple(TWO_OVER_SQRT_PI * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(7))
 # Below this, softplus(x) = log1p(exp(x)) underflows to 0 even in float64 (exp(-745) is 0).
 SOFTPLUS_FLOOR = -800.0
 
@@ -88,9 +94,40 @@ def relu6_formula(x: Tensor) -> Tensor:
     return torch.clamp(x, 0.0, 6.0)
 
 
+def _expm1(x: Tensor) -> Tensor:
+    """exp(x) - 1 for x <= 0 whose value is exact near 0 and whose slope is exp's (autograd's expm1
+    slope, result + 1, cancels to 0 below x = -16.6 in float32).
+
+    Under torch.compile the value comes from Kahan's (u - 1) x / log(u), u = exp(x): inductor's CPU
+    code computes expm1 as exp(x) - 1, which gives 0 at x = -1e-8.
+    """
+    e = torch.exp(x)
+    if torch.compiler.is_compiling():
+        kahan = torch.where(e == 1.0, x, (e - 1.0) * x / torch.log(e))
+        value = torch.where(e == 0.0, -1.0, kahan)
+    else:
+        value = torch.expm1(x)
+    return value.detach() + (e - e.detach())
+
+
+def _erf_nonnegative(z: Tensor) -> Tensor:
+    """erf(z) for z >= 0, accurate relative to its value also for small z.
+
+    Under torch.compile small z take the series: inductor's float32 erf is a polynomial with an
+    absolute error near 1e-7 (serf was 100 % off below x = -3.3).
+    """
+    if not torch.compiler.is_compiling():
+        return torch.erf(z)
+    zz = z * z
+    series = ERF_SERIES[-1]
+    for coefficient in reversed(ERF_SERIES[:-1]):
+        series = coefficient + zz * series
+    return torch.where(z < ERF_SERIES_BELOW, z * series, torch.erf(z))
+
+
 @half_in_float32
 def elu_formula(x: Tensor, alpha: float = 1.0) -> Tensor:
-    return torch.where(x > 0, x, alpha * torch.expm1(torch.clamp_max(x, 0.0)))
+    return torch.where(x > 0, x, alpha * _expm1(torch.clamp_max(x, 0.0)))
 
 
 @half_in_float32
@@ -100,18 +137,20 @@ def selu_formula(x: Tensor) -> Tensor:
 
 @half_in_float32
 def celu_formula(x: Tensor, alpha: float = 1.0) -> Tensor:
-    return torch.where(x > 0, x, alpha * torch.expm1(torch.clamp_max(x, 0.0) / alpha))
+    return torch.where(x > 0, x, alpha * _expm1(torch.clamp_max(x, 0.0) / alpha))
 
 
 @half_in_float32
 def gelu_formula(x: Tensor) -> Tensor:
-    return 0.5 * x * (1.0 + torch.erf(x * SQRT_HALF))
+    # 1 + erf(z) = erfc(-z): no cancellation in the left tail, where 1 + erf(z) is 1 - 0.99...
+    return 0.5 * x * torch.erfc(-x * SQRT_HALF)
 
 
 @half_in_float32
 def gelu_tanh_formula(x: Tensor) -> Tensor:
-    xc = torch.clamp(x, -GELU_TANH_CLAMP, GELU_TANH_CLAMP)
-    return 0.5 * x * (1.0 + torch.tanh(SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc)))
+    xc = torch.clamp(x, GELU_TANH_SIGMOID_FLOOR, GELU_TANH_CLAMP)
+    # (1 + tanh(u)) / 2 = sigmoid(2u): no cancellation in the left tail
+    return x * torch.sigmoid(2.0 * SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc))
 
 
 @half_in_float32
@@ -148,7 +187,11 @@ def sigmoid_formula(x: Tensor) -> Tensor:
 
 @half_in_float32
 def tanh_formula(x: Tensor) -> Tensor:
-    return 2.0 * sigmoid_formula(2.0 * x) - 1.0
+    # (1 - e^-2x) / (1 + e^-2x) for x >= 0 and its mirror below, with e^-2|x| - 1 from expm1:
+    # exact near 0, where 2 sigmoid(2x) - 1 cancels to 0 (at x = 1e-8); no overflow for large |x|
+    above = _expm1(-2.0 * torch.clamp_min(x, 0.0))
+    below = _expm1(2.0 * torch.clamp_max(x, 0.0))
+    return torch.where(x >= 0, -above / (2.0 + above), below / (2.0 + below))
 
 
 def hardswish_formula(x: Tensor) -> Tensor:
@@ -171,7 +214,7 @@ def tanhexp_formula(x: Tensor) -> Tensor:
 @half_in_float32
 def serf_formula(x: Tensor) -> Tensor:
     # the floor changes no value; it keeps autograd's inf * 0 out of the tail's gradient
-    return x * torch.erf(F.softplus(torch.clamp_min(x, SOFTPLUS_FLOOR)))
+    return x * _erf_nonnegative(F.softplus(torch.clamp_min(x, SOFTPLUS_FLOOR)))
 
 
 @half_in_float32
@@ -258,7 +301,7 @@ silu_memeff = _SiluMemeff.apply
 
 
 def _gelu_slope(x):
-    return 0.5 * (1.0 + torch.erf(x * SQRT_HALF)) + x * (torch.exp(-0.5 * x * x) * INV_SQRT_2PI)
+    return 0.5 * torch.erfc(-x * SQRT_HALF) + x * (torch.exp(-0.5 * x * x) * INV_SQRT_2PI)
 
 
 class _GeluMemeff(torch.autograd.Function):
@@ -270,10 +313,12 @@ gelu_memeff = _GeluMemeff.apply
 
 
 def _gelu_tanh_slope(x):
-    xc = torch.clamp(x, -GELU_TANH_CLAMP, GELU_TANH_CLAMP)
-    t = torch.tanh(SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc))
+    # with s = sigmoid(2u): (1 + tanh u) / 2 = s and (1 - tanh^2 u) / 2 = 2 s (1 - s), both
+    # without the cancellation of 1 + tanh(u) in the left tail
+    xc = torch.clamp(x, GELU_TANH_SIGMOID_FLOOR, GELU_TANH_CLAMP)
+    s = torch.sigmoid(2.0 * SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc))
     du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEF * xc * xc)
-    return 0.5 * (1.0 + t) + x * (0.5 * (1.0 - t * t) * du)
+    return s + x * (2.0 * s * (1.0 - s) * du)
 
 
 class _GeluTanhMemeff(torch.autograd.Function):
