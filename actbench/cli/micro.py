@@ -88,7 +88,17 @@ def micro(
         for table in micro_tables(read_rows(run.out), run.plan.baseline_label):
             console.print(table)
         console.print(f"report: {run.out}")
+    if not quiet:
+        _warn_if_busy(err_console, run.rows)
     _exit_if_nothing_measured(err_console, run.rows, run.out)
+
+
+def _warn_if_busy(err_console, rows) -> None:
+    from ..micro.busy import busy_warning
+
+    warning = busy_warning(rows)
+    if warning:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _exit_if_nothing_measured(err_console, rows, out) -> None:
@@ -131,6 +141,8 @@ def _micro_on_ray(options, address: str | None, quiet: bool) -> None:
                                       options.baseline):
                 console.print(table)
         console.print(f"report: {run.out}")
+    if not quiet:
+        _warn_if_busy(err_console, run.rows)
     if run.failures:
         raise typer.Exit(EXIT_FAILED)
 

@@ -40,13 +40,17 @@ class MicroDevice:
         """Hand cached memory back after a group or a failed configuration."""
 
     def free_bytes(self) -> int | None:
-        """Memory free for tensors (bounds how many configurations hold tensors at once)."""
+        """Memory free for tensors: what the system has available, or less where a cgroup limits
+        this process (a container's 3 GiB on a 64 GiB host), so a configuration that cannot fit
+        is refused instead of being killed by the OOM killer."""
         try:
             import psutil
 
-            return int(psutil.virtual_memory().available)
+            available = int(psutil.virtual_memory().available)
         except Exception:  # noqa: BLE001 - unknown: no limit
             return None
+        room = cgroup_memory_room()
+        return available if room is None else min(available, room)
 
     def timer(self, cold: bool, numel: int, graph_max_numel: int) -> Timer:
         """The timer of a group of `numel`-element tensors."""
@@ -58,6 +62,55 @@ class MicroDevice:
 
     def l2_cache_bytes(self) -> int | None:
         return None
+
+    def last_level_cache_bytes(self) -> int | None:
+        """The largest cache in front of memory (a working set this small is not DRAM-bound)."""
+        return cpu_last_level_cache_bytes()
+
+
+# cgroup v2 files, then v1's, as (limit, usage, statistics, reclaimable entry in the statistics)
+_CGROUP_FILES = (("memory.max", "memory.current", "memory.stat", "inactive_file"),
+                 ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat",
+                  "total_inactive_file"))
+
+
+def cgroup_memory_room(root: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes this process's memory cgroup may still take (limit - usage + reclaimable page
+    cache); None without a cgroup limit (a limit near 2^63 is none)."""
+    from pathlib import Path
+
+    for limit_file, usage_file, stat_file, reclaimable in _CGROUP_FILES:
+        try:
+            limit_text = (Path(root) / limit_file).read_text().strip()
+            if limit_text == "max" or int(limit_text) >= 2**62:
+                continue
+            usage = int((Path(root) / usage_file).read_text())
+            stats = dict(line.split() for line in (Path(root) / stat_file).read_text().splitlines()
+                         if len(line.split()) == 2)
+            return max(0, int(limit_text) - usage + int(stats.get(reclaimable, 0)))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def cpu_last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
+    """The size of CPU 0's highest-level data or unified cache from Linux's sysfs; None elsewhere."""
+    from pathlib import Path
+
+    best: tuple[int, int] | None = None
+    for index in Path(root).glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip().upper()
+            scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(size[-1:], 1)
+            size_bytes = int(size.rstrip("KMG")) * scale
+        except (OSError, ValueError):
+            continue
+        if best is None or level > best[0]:
+            best = (level, size_bytes)
+    return best[1] if best else None
 
 
 @dataclass(frozen=True)
@@ -77,6 +130,9 @@ class MpsDevice(MicroDevice):
 
     def timer(self, cold: bool, numel: int, graph_max_numel: int) -> Timer:
         return WallClockTimer(synchronize=self.synchronize)
+
+    def last_level_cache_bytes(self) -> int | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -120,6 +176,9 @@ class CudaDevice(MicroDevice):
         from .cuda import l2_cache_bytes
 
         return l2_cache_bytes(self.name)
+
+    def last_level_cache_bytes(self) -> int | None:
+        return self.l2_cache_bytes()
 
 
 _KINDS: dict[str, type[MicroDevice]] = {"cpu": CpuDevice, "mps": MpsDevice, "cuda": CudaDevice}

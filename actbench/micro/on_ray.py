@@ -21,9 +21,9 @@ from ..errors import ActbenchError
 from ..progress import ItemFinished, Notice, OnProgress, PlanStarted, ignore
 from ..records.lock import ReportLock
 from ..records.paths import check_writable, stamped_report_path
-from ..records.schema import MICRO_COLUMNS, MICRO_KEY
+from ..records.schema import MICRO_KEY
 from ..records.writer import ReportWriter, check_header, read_rows, write_sidecar
-from .session import MicroOptions, plan_for, settings_for
+from .session import MicroOptions, plan_for, report_columns, settings_for
 
 MACHINE_COLUMNS = ("host", "gpu")
 WAIT_S = 0.5
@@ -92,7 +92,7 @@ def prepare(options: MicroOptions) -> ClusterRun:
     device = "+".join(d.replace(":", "") for d in (options.devices or ["auto"]))
     out = Path(options.out) if options.out else stamped_report_path("micro", "ray", device)
     check_writable(out)
-    check_header(out, MICRO_COLUMNS)
+    check_header(out, report_columns(out))
     return ClusterRun(out)
 
 
@@ -116,7 +116,7 @@ def execute(run: ClusterRun, options: MicroOptions, address: str | None,
         run.tasks = [where for where, _ in tasks]
         refs = {task.remote(options, done, queue): where for where, task in tasks}
         on_progress(PlanStarted(total=len(refs), unit="machines"))
-        with ReportWriter(run.out, MICRO_COLUMNS) as writer:
+        with ReportWriter(run.out, report_columns(run.out)) as writer:
             try:
                 _collect(ray, refs, queue, writer, run, on_progress)
             finally:  # Ctrl-C, or an error here: no task goes on measuring for nobody

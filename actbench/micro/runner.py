@@ -28,14 +28,16 @@ from ..progress import ItemFinished, ItemStarted, OnProgress, PlanStarted, ignor
 from ..records.rows import new_row
 from ..stats import summarize
 from .accuracy import Accuracy, measure_accuracy
+from .busy import CpuSnapshot, busy_columns
+from .busy import snapshot as cpu_snapshot
 from .device import MicroDevice, device_for
-from .failures import translate
+from .failures import OutOfMemory, translate
 from .health import GpuHealth
 from .memory import saved_bytes
 from .plan import Config
 from .stopping import SampleSeries, StoppingRule, WarmupRule
 from .timers import TARGET_SAMPLE_S, Timer, TimerFactory, calls_per_sample
-from .workload import Workload, copy_call, make_input, make_workload
+from .workload import Workload, copy_call, make_input, make_workload, torch_dtype
 
 Row = dict[str, Any]
 SLICE_S, SLICE_SAMPLES = 0.02, 5  # each configuration's turn in a round
@@ -84,6 +86,7 @@ class _Series:
     calls: int = 1
     workload: Workload | None = None
     health_before: Any = None
+    cpu_before: CpuSnapshot | None = None
     first_sample_at: float = 0.0
 
 
@@ -109,7 +112,8 @@ class Runner:
                  on_progress: OnProgress | None = None, *,
                  devices: Callable[[str], MicroDevice] = device_for,
                  timers: TimerFactory | None = None,
-                 workloads: WorkloadFactory = make_workload):
+                 workloads: WorkloadFactory = make_workload,
+                 cpu_probe: Callable[[], CpuSnapshot | None] = cpu_snapshot):
         self.settings = settings
         self.environment_columns = environment_columns
         self.emit = emit
@@ -119,6 +123,7 @@ class Runner:
         self._devices: dict[str, MicroDevice] = {}
         self.timers = timers or self._device_timer
         self.workloads = workloads
+        self.cpu_probe = cpu_probe
         self._health = GpuHealth(settings.energy)
         self._accuracy_cache: dict[tuple, Accuracy | Exception] = {}
 
@@ -146,6 +151,12 @@ class Runner:
     def _run_group(self, configs: list[Config]) -> None:
         name, dtype, numel = configs[0].group
         device = self._device(name)
+        too_big = memory_shortfall(device.free_bytes(), numel, torch_dtype(dtype).itemsize)
+        if too_big is not None:
+            for config in configs:
+                self.on_progress(ItemStarted(config.label))
+                self._emit_failure(config, OutOfMemory(too_big))
+            return
         try:
             flat_x = make_input(numel, dtype, name)
             flat_g = make_input(numel, dtype, name, seed=1)
@@ -224,7 +235,7 @@ class Runner:
             self._emit_failure(config, error)
             return None
         return _Series(config, workload.call, self._new_series(), timer=timer, workload=workload,
-                       health_before=self._health.before(group.device))
+                       health_before=self._health.before(group.device), cpu_before=self.cpu_probe())
 
     # -- sampling -----------------------------------------------------------------------------
     def _take_slice(self, item: _Series, keep_going: bool = False) -> None:
@@ -264,12 +275,15 @@ class Runner:
                    ci_low_s=summary.ci_low, ci_high_s=summary.ci_high,
                    ci_rel_halfwidth=summary.ci_rel_halfwidth, warmup_s=series.warmup_time,
                    sampling_s=series.sampling_time, converged=series.converged)
+        busy = busy_columns(item.cpu_before, self.cpu_probe(), torch.get_num_threads())
         row.update(_roofline(workload.min_bytes, summary.median, group))
         row.update(self._memory(config, workload, group.device))
         row.update(self._accuracy(config, workload))
         row.update(self._health.columns(group.device, item.call, workload.min_bytes,
                                         item.health_before))
-        flags = ([] if series.converged else ["noisy"]) + (["throttled"] if row["throttled"] else [])
+        row.update({k: v for k, v in busy.items() if k != "busy"})
+        flags = ([] if series.converged else ["noisy"]) + (["throttled"] if row["throttled"] else []) \
+            + (["busy"] if busy.get("busy") else []) + _roofline_flags(row, group.device)
         row["flags"] = ";".join(flags)
         row["status"] = "noisy" if "noisy" in flags else "ok"
         if self.emit_samples is not None:  # samples first: a row on disk has its samples too
@@ -334,17 +348,49 @@ def _roofline(min_bytes: int, median_s: float, group: _Group) -> Row:
     return columns
 
 
+def _roofline_flags(row: Row, device: MicroDevice) -> list[str]:
+    """Why a roofline fraction is above 1, which no DRAM-bound call can reach: `in_cache` when
+    the pass's bytes fit the last-level cache (they were never read from memory), else
+    `above_copy` (the copy reference ran slower than the call: measured under other load)."""
+    fraction = row.get("roofline_frac")
+    if not isinstance(fraction, float) or not fraction > 1.0:
+        return []
+    cache = device.last_level_cache_bytes()
+    return ["in_cache"] if cache and row["min_bytes"] <= cache else ["above_copy"]
+
+
+# A group holds its input, its gradient and the copy reference's output; each configuration about
+# four more input-sized tensors (the bwd pass's output and saved tensors, gradients).
+GROUP_TENSORS = 3
+CONFIG_TENSORS = 4
+
+
+def memory_shortfall(free_bytes: int | None, numel: int, element_size: int) -> str | None:
+    """Why a group of `numel` elements cannot run in `free_bytes` (None when it fits or the free
+    memory is unknown): checked before allocating, since a CPU allocation that succeeds but does
+    not fit ends in the OOM killer's SIGKILL, with no row and no message."""
+    tensor = numel * element_size
+    needed = (GROUP_TENSORS + CONFIG_TENSORS) * tensor
+    if free_bytes is None or needed <= free_bytes:
+        return None
+    return (f"not run: {numel} elements need about {_gib(needed)} ({GROUP_TENSORS + CONFIG_TENSORS} "
+            f"tensors of {_gib(tensor)}) and {_gib(free_bytes)} is available; use a smaller --size")
+
+
+def _gib(count: float) -> str:
+    return f"{count / 2**30:.2f} GiB"
+
+
 def chunk_size(free_bytes: int | None, numel: int, element_size: int) -> int:
     """How many configurations of a group may hold their tensors at once.
 
-    Each keeps about four input-sized tensors alive (the bwd pass's output and saved tensors,
-    gradients); a quarter of the free memory bounds the chunk, so `--act all --impl all` at
-    2^24 elements is measured in several interleaved chunks instead of running out of memory.
-    Unknown free memory: no limit.
+    Each keeps about CONFIG_TENSORS input-sized tensors alive; a quarter of the free memory bounds
+    the chunk, so `--act all --impl all` at 2^24 elements is measured in several interleaved
+    chunks instead of running out of memory. Unknown free memory: no limit.
     """
     if free_bytes is None:
         return 10**9
-    per_config = 4 * numel * element_size
+    per_config = CONFIG_TENSORS * numel * element_size
     return max(1, int(free_bytes // 4 // max(per_config, 1)))
 
 

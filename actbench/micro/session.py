@@ -20,9 +20,9 @@ from ..errors import ActbenchError
 from ..progress import OnProgress
 from ..records.lock import ReportLock
 from ..records.paths import check_writable, stamped_report_path
-from ..records.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS
+from ..records.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, micro_columns
 from ..records.writer import (ReportWriter, check_header, completed_keys, filter_rows,
-                              write_sidecar)
+                              resumable_columns, write_sidecar)
 from .device import device_for
 from .plan import Config, Plan, make_plan
 from .runner import Runner, Settings, keep_freed_memory
@@ -90,12 +90,17 @@ def settings_for(options: MicroOptions) -> Settings:
                     energy=options.energy)
 
 
+def report_columns(out: Path) -> tuple[str, ...]:
+    """The micro columns, or the layout of a report written before MICRO_ADDED (resumed as is)."""
+    return resumable_columns(out, MICRO_COLUMNS, micro_columns(legacy=True))
+
+
 def prepare(plan: Plan, settings: Settings, out: Path | None = None,
             samples_out: Path | None = None) -> MicroRun:
     """Check the output paths (before any measurement) and work out what is left to do."""
     out = Path(out) if out is not None else default_report_path(plan.devices)
     check_writable(out)
-    check_header(out, MICRO_COLUMNS)
+    check_header(out, report_columns(out))
     if samples_out is not None and Path(samples_out).resolve() == out.resolve():
         raise ActbenchError(f"--samples and --out are the same file ({out}); give the raw samples "
                             "a file of their own")
@@ -124,7 +129,7 @@ def _execute_locked(run: MicroRun, on_progress: OnProgress | None) -> None:
     on_heap = any(device_for(c.device).on_process_heap for c in pending)
     allocator = keep_freed_memory() if on_heap else "n/a"
     environment = env.capture()
-    with ReportWriter(run.out, MICRO_COLUMNS) as writer:  # checks an existing report's header
+    with ReportWriter(run.out, report_columns(run.out)) as writer:  # checks an existing report's header
         write_sidecar(run.out, {"kind": "micro", "environment": environment,
                              "settings": _settings_dict(run.settings), "cpu_allocator": allocator,
                              "configurations": [dict(zip(MICRO_KEY, c.key))

@@ -26,8 +26,19 @@ MICRO_COLUMNS = (
     "max_abs_err", "max_rel_err", "grad_max_abs_err", "grad_max_rel_err", "finite",
     # GPU health and energy
     "sm_clock_mhz", "mem_clock_mhz", "throttled", "throttle_reasons", "energy_j_per_call",
+    # a busy machine while sampling (MICRO_ADDED)
+    "load_before", "load_after", "other_cpu_pct", "steal_pct",
     *ENV_COLUMNS,
 )
+
+# Added to micro reports when busy machines came to be detected; a report written before keeps
+# its layout when resumed (micro_columns(legacy=True)).
+MICRO_ADDED = ("load_before", "load_after", "other_cpu_pct", "steal_pct")
+
+
+def micro_columns(legacy: bool = False) -> tuple[str, ...]:
+    """A micro report's columns (`legacy`: the layout before MICRO_ADDED)."""
+    return tuple(c for c in MICRO_COLUMNS if c not in MICRO_ADDED) if legacy else MICRO_COLUMNS
 
 MICRO_SAMPLE_COLUMNS = (*MICRO_KEY, "sample", "seconds_per_call", "calls")
 

@@ -84,6 +84,14 @@ def read_header(path: Path) -> list[str]:
         raise ActbenchError(f"{path} is not a CSV report ({error}); choose another --out") from None
 
 
+def resumable_columns(path: Path, current: Sequence[str], legacy: Sequence[str]) -> tuple[str, ...]:
+    """The columns to write to `path`: an existing report in the legacy layout keeps it."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size > 0 and read_header(path) == list(legacy):
+        return tuple(legacy)
+    return tuple(current)
+
+
 def check_header(path: Path, columns: Sequence[str]) -> None:
     """An existing, non-empty report must have exactly these columns to be resumed."""
     path = Path(path)

@@ -5,7 +5,7 @@ import torch
 
 from actbench.micro.device import CpuDevice
 from actbench.micro.plan import make_plan
-from actbench.micro.runner import Runner, Settings
+from actbench.micro.runner import CONFIG_TENSORS, GROUP_TENSORS, Runner, Settings, memory_shortfall
 from actbench.micro.workload import make_workload
 from actbench.micro.stopping import StoppingRule, WarmupRule
 from actbench.records.schema import MICRO_COLUMNS
@@ -157,10 +157,38 @@ def test_a_failure_while_sampling_is_a_row_and_the_others_finish():
 
 
 class NoMemoryCpu(CpuDevice):
-    """The CPU with (almost) no free memory: one configuration per chunk."""
+    """The CPU with just the memory one 64-element float32 configuration needs: chunks of one."""
 
     def free_bytes(self):
-        return 1
+        return (GROUP_TENSORS + CONFIG_TENSORS) * 64 * 4
+
+
+class TinyMemoryCpu(CpuDevice):
+    """The CPU with less memory than any group needs."""
+
+    def free_bytes(self):
+        return 1000
+
+
+def test_a_group_that_cannot_fit_is_refused_before_allocating(fake_timer):
+    """A CPU allocation that succeeds but does not fit ends in the OOM killer's SIGKILL: the
+    runner checks first and writes an oom row that says what was needed and available."""
+    def no_workload(config, flat_x, flat_g):
+        raise AssertionError("nothing may be built for a group that does not fit")
+
+    plan = make_plan(["relu,silu"], devices=["cpu"], sizes=["1024"], passes=["fwd"])
+    rows = run(plan.configs, timer=fake_timer, devices=TinyMemoryCpu, workloads=no_workload)
+    assert [r["status"] for r in rows] == ["oom", "oom"]
+    needed = (GROUP_TENSORS + CONFIG_TENSORS) * 1024 * 4
+    assert f"{needed / 2**30:.2f} GiB" in rows[0]["message"] and "available" in rows[0]["message"]
+
+
+def test_memory_shortfall_counts_the_group_and_one_configuration():
+    tensor = 2**29 * 4  # the 2^29 float32 that was killed in a 3 GiB container
+    assert memory_shortfall(3 * 2**30, 2**29, 4) is not None
+    assert memory_shortfall(7 * tensor, 2**29, 4) is None
+    assert memory_shortfall(7 * tensor - 1, 2**29, 4) is not None
+    assert memory_shortfall(None, 2**40, 4) is None  # unknown free memory: no refusal
 
 
 def test_groups_too_large_for_memory_are_measured_in_chunks(fake_timer):
