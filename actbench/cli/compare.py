@@ -37,8 +37,11 @@ def compare(
     plot: Path = typer.Option(None, help="Write figures: FILE.png (one per kind of data, named "
                               "FILE-micro.png, FILE-train.png, ... when there are several)."),
     fail_if: list[str] = typer.Option(None, "--fail-if", help="Gate: exit 1 when it does not "
-                                      "hold, e.g. 'mish.fwd <= 1.5 * relu.fwd' or "
-                                      "'max_slowdown <= 5%' (repeatable)."),
+                                      "hold, naming each failing configuration, e.g. "
+                                      "'mish.fwd <= 1.5 * relu.fwd' or 'max_slowdown <= 5%'; "
+                                      "ci_low(...) / ci_high(...) take an end of the 95% "
+                                      "interval: 'ci_low(max_slowdown) <= 5%' fails only where "
+                                      "the whole interval is past 5% (repeatable)."),
     alpha: float = _ALPHA,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No tables; only warnings, gates "
                                "and written paths."),

@@ -78,6 +78,34 @@ def test_before_after_by_file_with_a_slowdown_gate(run_cli, tmp_path):
                    "max_slowdown <= 15%", "-q").exit_code == 0
 
 
+def test_a_failed_gate_names_each_configuration_and_noise_aware_forms(run_cli, tmp_path):
+    size = 2 ** 20
+    before = write_micro(tmp_path / "before.csv", [micro_row(a, 1e-3, numel=size)
+                                                   for a in ("relu", "mish", "silu")])
+    after = write_micro(tmp_path / "after.csv", [
+        micro_row("relu", 1.0e-3, numel=size), micro_row("silu", 1.08e-3, numel=size),
+        micro_row("mish", 1.06e-3, numel=size, ci=0.25, status="noisy", flags="noisy")])
+    point = run_cli("compare", str(before), str(after), "--by", "file", "-q",
+                    "--fail-if", "max_slowdown <= 5%")
+    assert point.exit_code == 1, point.output
+    assert ("gate FAILED: max_slowdown <= 5% (2 of 3 checked)\n"
+            "  silu/native fwd 2^20 float32 cpu in after: 1.08x [1.06, 1.10]\n"
+            "  mish/native fwd 2^20 float32 cpu in after: 1.06x [0.82, 1.37] (noisy)\n") in point.output
+    confident = run_cli("compare", str(before), str(after), "--by", "file", "-q",
+                        "--fail-if", "ci_low(max_slowdown) <= 5%")
+    assert confident.exit_code == 1
+    assert "(1 of 3 checked)" in confident.output and "mish/" not in confident.output
+    tolerant = run_cli("compare", str(before), str(after), "--by", "file", "-q",
+                       "--fail-if", "ci_low(max_slowdown) <= 7%", "--fail-if",
+                       "ci_high(max_slowdown) <= 40%")
+    assert tolerant.exit_code == 0, tolerant.output
+    assert "gate passed: ci_low(max_slowdown) <= 7% (3 checked)" in tolerant.output
+    strict = run_cli("compare", str(before), str(after), "--by", "file", "-q",
+                     "--fail-if", "ci_high(max_slowdown) <= 10%")
+    assert strict.exit_code == 1 and "(1 of 3 checked)" in strict.output
+    assert "mish/native fwd 2^20 float32 cpu in after: 1.06x [0.82, 1.37] (noisy)" in strict.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["{dir}/missing.csv"], "does not exist"),
     (["{dir}/empty.csv"], "is empty"),
@@ -85,6 +113,7 @@ def test_before_after_by_file_with_a_slowdown_gate(run_cli, tmp_path):
     (["{dir}/m.csv", "--baseline", "gelu"], "baseline"),
     (["{dir}/m.csv", "--metric", "speed"], "metric 'speed'"),
     (["{dir}/m.csv", "--fail-if", "mish.fwd <"], "--fail-if 'mish.fwd <': not a comparison"),
+    (["{dir}/m.csv", "--fail-if", "ci_low(mish.fwd.gbps) < 1"], "mish.fwd.gbps has no interval"),
     (["{dir}/m.csv", "--format", "html"], "--format 'html'"),
     (["{dir}/m.csv", "--alpha", "2"], "--alpha"),
     (["{dir}/m.csv", "--where", "colour=red"], "--where 'colour'"),
