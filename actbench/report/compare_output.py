@@ -18,7 +18,7 @@ from ..records.paths import check_writable_folder
 from .compare_plots import comparison_figures
 from .compare_tables import Section, comparison_sections
 from .export import export, output_format, write_export
-from .html import write_html_report
+from .html import significant_sections, write_html_report
 from .plots import check_output_path
 
 
@@ -70,11 +70,11 @@ def _tables(comparison: Comparison, results: list[GateResult], fmt: str, out: Pa
 
 
 def _verdict(result: GateResult) -> Iterator[Message]:
-    verdict = "passed" if result.passed else "FAILED"
-    yield Message(line=f"gate {verdict}: {result.gate.text} ({result.checked} checked)",
-                  failed=not result.passed)
-    for failure in result.failures:
-        yield Message(line=f"  {failure}")
+    """The verdict line, then each failing configuration (worst first, the first few)."""
+    first, *rest = result.lines()
+    yield Message(line=first, failed=not result.passed)
+    for line in rest:
+        yield Message(line=line)
 
 
 def write_report_page(patterns: Sequence[str], out: Path, *, command: str, **options) -> Path:
@@ -91,6 +91,6 @@ def write_report_page(patterns: Sequence[str], out: Path, *, command: str, **opt
     except ActbenchError as error:  # nothing to draw (every run failed): the page has the tables
         figures = []
         comparison.warnings.append(f"no figures: {error}")
-    return write_html_report(out, title="actbench report", sections=comparison_sections(comparison),
+    return write_html_report(out, title="actbench report", sections=significant_sections(comparison),
                              figures=figures, environments=comparison.file_environments(),
                              warnings=comparison.warnings, command=command)

@@ -641,11 +641,71 @@ def _sweep_legend(comparison, activations: list[str], baseline: str) -> list:
                       _band(f"{_interval_name(comparison)} of the mean")]
 
 
-def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
-                dpi: float = 150) -> Path:
-    """Training curves: per activation the mean over seeds per epoch with a min-max band, one
-    panel per sweep point; metric="both" draws train (dashed) and test (solid) accuracy."""
-    output = check_output_path(output)
+STOPPED_STATUSES = ("failed", "diverged")
+EARLY_STYLE = (0, (2.5, 1.8))  # a run that stopped before its planned epochs: short dashes
+
+
+def _run_key(rows: pd.DataFrame) -> list[str]:
+    """The columns that tell one run's epoch rows from another's: the report file and the config
+    hash (which includes the seed), else the activation, seed and sweep point."""
+    if "config_hash" in rows.columns:
+        return [c for c in ("file", "config_hash") if c in rows.columns]
+    return [c for c in ("file", "activation", "impl", "seed", *sweep_columns(rows))
+            if c in rows.columns]
+
+
+def _run_rows(outcome: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
+    """Per run of `outcome`, its row in the runs report: `status` and planned `epochs` (NaN where
+    unknown). A run without a row where the runs report covers its file never finished: its
+    process ended (killed, lost) before the row was written, so its status is "interrupted"."""
+    found = pd.DataFrame({"status": "", "epochs": np.nan}, index=outcome.index)
+    if runs is None or runs.empty or not {"config_hash", "status"} <= set(runs.columns) \
+            or "config_hash" not in outcome.columns:
+        return found
+    run_file = runs["file"].astype(str) if "file" in runs.columns else pd.Series("", runs.index)
+    planned = pd.to_numeric(runs.get("epochs", pd.Series(np.nan, runs.index)), errors="coerce")
+    for index, run in outcome.iterrows():
+        files = {str(run.get("file", "")), str(run.get("file", "")).removesuffix(".epochs")}
+        covered = run_file.isin(files) if "file" in outcome.columns else run_file == run_file
+        same_file = runs[covered & (runs["config_hash"].astype(str) == str(run["config_hash"]))]
+        if same_file.empty:
+            if covered.any():
+                counts = planned[covered].dropna().unique()
+                found.loc[index] = ["interrupted", counts[0] if len(counts) == 1 else np.nan]
+            continue
+        found.loc[index] = [str(same_file["status"].iloc[-1]), planned[same_file.index[-1]]]
+    return found
+
+
+def run_outcomes(epochs: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """How each run of the epoch rows ended, one row per run (the run key's columns first):
+    `done` (its last epoch), `planned` (epochs it was to train, NaN where neither the runs report
+    nor a `train.epochs` sweep column says), `status` ("" when unknown), `complete` (status ok or
+    unknown and every planned epoch there) and `end`: "" for complete runs, else a label such as
+    "interrupted at 24/30", "diverged at 3/30" or "interrupted at epoch 24"."""
+    key = _run_key(epochs)
+    rows = epochs.assign(epoch=pd.to_numeric(epochs["epoch"], errors="coerce"))
+    outcome = rows.groupby(key, sort=False, dropna=False)["epoch"].max().rename("done") \
+        .reset_index()
+    found = _run_rows(outcome, runs)
+    planned = found["epochs"]
+    if "train.epochs" in rows.columns:
+        swept = pd.to_numeric(rows.groupby(key, sort=False, dropna=False)["train.epochs"].first(),
+                              errors="coerce").to_numpy()
+        planned = planned.fillna(pd.Series(swept, index=outcome.index))
+    status = found["status"].astype(str)
+    short = planned.notna() & (outcome["done"] < planned)
+    complete = status.isin(["ok", ""]) & ~short
+    what = status.where(status.isin(STOPPED_STATUSES), "interrupted")
+    reached = outcome["done"].map(lambda done: f"{done:g}")
+    end = np.where(planned.notna(), what + " at " + reached + "/" + planned.map(
+        lambda count: f"{count:g}"), what + " at epoch " + reached)
+    return outcome.assign(planned=planned, status=status, complete=complete.astype(bool),
+                          end=np.where(complete, "", end))
+
+
+def _curve_rows(epochs: pd.DataFrame | None, metric: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The epoch rows with a finite value of the curve's metrics, numbers as floats."""
     metrics = ("test_acc", "train_acc") if metric == "both" else (metric,)
     if metric != "both" and metric not in EPOCH_METRICS:
         raise ActbenchError(f"curve metric '{metric}' is not one of "
@@ -660,9 +720,95 @@ def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
     rows = rows[_finite(rows["epoch"]) & np.any([_finite(rows[m]) for m in metrics], axis=0)]
     if rows.empty:
         raise ActbenchError(f"no epoch rows with a finite {' or '.join(metrics)} to plot")
+    return rows, metrics
+
+
+def _curve_panels(rows: pd.DataFrame, runs: pd.DataFrame | None
+                  ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The rows with `_complete`, `_end` and `_epochs` (planned, else reached) per run, the
+    run key, and the panel keys: suite and sweep keys that vary, and `_epochs` wherever runs of
+    different lengths would otherwise share a panel (they are never averaged together)."""
+    key = _run_key(rows)
+    outcome = run_outcomes(rows, runs)
+    facts = outcome[key].assign(_complete=outcome["complete"], _end=outcome["end"],
+                                _epochs=outcome["planned"].fillna(outcome["done"]))
+    rows = rows.merge(facts, on=key, how="left")
     panel_keys = _varying(rows, (["suite"] if "suite" in rows.columns else [])
                           + sweep_columns(rows))
-    run_key = [c for c in ("file", "config_hash") if c in rows.columns] or ["seed"]
+    lengths = rows.groupby(panel_keys, dropna=False)["_epochs"].nunique() if panel_keys \
+        else pd.Series([rows["_epochs"].nunique()])
+    if (lengths > 1).any():
+        panel_keys.append("_epochs")
+    return rows, key, panel_keys
+
+
+def _curve_title(values: dict) -> str:
+    shown = {k: v for k, v in values.items() if k != "_epochs"}
+    title = _group_title(shown) if shown else ""
+    if "_epochs" in values:
+        title += ("\n" if title else "") + f"{values['_epochs']:g} epochs"
+    return title
+
+
+def _draw_curve_panel(ax, panel: pd.DataFrame, key: list[str], metrics: tuple[str, ...],
+                      scale: float, style_of: dict) -> bool:
+    """Per activation: the mean over its complete runs with their min-max band, and each run
+    that stopped early as its own short-dashed line ending in an X, labelled how it ended.
+    Returns whether any run stopped early."""
+    early = False
+    for name, runs in panel.groupby(panel["activation"].astype(str), sort=False):
+        color = activation_color(name)
+        complete = runs[runs["_complete"].astype(bool)]
+        for column in metrics:
+            per_run = complete.groupby([*key, "epoch"], dropna=False)[column].mean().dropna()
+            if per_run.empty:
+                continue
+            curve = per_run.groupby(level="epoch").agg(["mean", "min", "max"])
+            x = curve.index.to_numpy(dtype=float)
+            count = len(per_run.droplevel("epoch").index.unique())
+            ax.plot(x, curve["mean"] * scale, color=color, linestyle=style_of[column],
+                    linewidth=1.7, zorder=3, label=f"{name}: mean of {count} complete runs")
+            ax.fill_between(x, curve["min"] * scale, curve["max"] * scale, color=color,
+                            alpha=0.15, linewidth=0, zorder=2)
+        for _, run in runs[~runs["_complete"].astype(bool)].groupby(key, sort=False,
+                                                                      dropna=False):
+            early = True
+            _draw_early_run(ax, run, metrics, scale, color, f"{name}: {run['_end'].iloc[0]}")
+    return early
+
+
+def _draw_early_run(ax, run: pd.DataFrame, metrics: tuple[str, ...], scale: float, color,
+                    label: str) -> None:
+    """One run that stopped before its planned epochs: its own curve, short-dashed, an X at its
+    last epoch with how it ended written beside it."""
+    for number, column in enumerate(metrics):
+        curve = run.groupby("epoch")[column].mean().dropna()
+        if curve.empty:
+            continue
+        x, y = curve.index.to_numpy(dtype=float), curve.to_numpy(dtype=float) * scale
+        ax.plot(x, y, color=color, linestyle=EARLY_STYLE, linewidth=1.2, alpha=0.9, zorder=4,
+                marker="X", markevery=[len(x) - 1], markersize=7, markeredgecolor="black",
+                markeredgewidth=0.6, label=label)
+        if number == 0:  # the label on the side of the X that has room
+            right = x[-1] <= 0.6 * float(run["_epochs"].max())
+            ax.annotate(label, (x[-1], y[-1]), xytext=(5 if right else -5, 5),
+                        textcoords="offset points", ha="left" if right else "right",
+                        fontsize=7, color=color, zorder=5)
+
+
+def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
+                runs: pd.DataFrame | None = None, dpi: float = 150) -> Path:
+    """Training curves: per activation the mean over its complete runs per epoch with a min-max
+    band, one panel per sweep point and planned epoch count (runs of different lengths are never
+    averaged together); metric="both" draws train (dashed) and test (solid) accuracy.
+
+    `runs` (the train report's rows) tells how each run ended: a run that failed, diverged, was
+    interrupted (no row: its process ended first) or has fewer epochs than planned is left out of
+    the mean and drawn on its own, short-dashed, with an X and "interrupted at 24/30" at its end.
+    """
+    output = check_output_path(output)
+    rows, metrics = _curve_rows(epochs, metric)
+    rows, key, panel_keys = _curve_panels(rows, runs)
     groups = _groups(rows, panel_keys)
     label, scale = metric_axis(metric if metric != "both" else "test_acc")
     if metric == "both":
@@ -674,35 +820,32 @@ def plot_curves(epochs: pd.DataFrame, output: Path, metric: str = "test_acc", *,
 
     with plt.rc_context(STYLE):
         fig, axes = _grid(plt, len(groups), 3, (4.6, 3.5), 2.6, sharey=True)
+        early = False
         for ax, (values, panel) in zip(axes, groups):
-            for name, runs in panel.groupby(panel["activation"].astype(str), sort=False):
-                color = activation_color(name)
-                for column in metrics:
-                    per_run = runs.groupby([*run_key, "epoch"])[column].mean().dropna()
-                    if per_run.empty:
-                        continue
-                    curve = per_run.groupby(level="epoch").agg(["mean", "min", "max"])
-                    x = curve.index.to_numpy(dtype=float)
-                    ax.plot(x, curve["mean"] * scale, color=color, linestyle=style_of[column],
-                            linewidth=1.7, zorder=3)
-                    ax.fill_between(x, curve["min"] * scale, curve["max"] * scale, color=color,
-                                    alpha=0.15, linewidth=0, zorder=2)
+            early |= _draw_curve_panel(ax, panel, key, metrics, scale, style_of)
             ax.set_xlabel("epoch")
             _ylabel(ax, label)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(True, alpha=0.3)
             if values:
-                ax.set_title(_group_title(values))
-        entries = [_line(name, color=activation_color(name), linewidth=1.8)
-                   for name in activations]
-        if metric == "both":
-            entries += [_heading(""), _line("test", color=NEUTRAL_COLOR, linestyle="-"),
-                        _line("train", color=NEUTRAL_COLOR, linestyle=style_of["train_acc"])]
-        entries += [_heading(""), _line("mean over seeds", color=NEUTRAL_COLOR),
-                    _band("min–max over seeds")]
-        _legend(fig, entries)
+                ax.set_title(_curve_title(values))
+        _legend(fig, _curves_legend(activations, style_of, early))
         _title(fig, f"Training curves: {label}", 2.6)
         return _save(fig, output, dpi)
+
+
+def _curves_legend(activations: list[str], style_of: dict, early: bool) -> list:
+    entries = [_line(name, color=activation_color(name), linewidth=1.8) for name in activations]
+    if "train_acc" in style_of:
+        entries += [_heading(""), _line("test", color=NEUTRAL_COLOR, linestyle="-"),
+                    _line("train", color=NEUTRAL_COLOR, linestyle=style_of["train_acc"])]
+    entries += [_heading(""), _line("mean over complete runs", color=NEUTRAL_COLOR),
+                _band("min–max over complete runs")]
+    if early:
+        entries.append(_line("one run that stopped early\n(X: its last epoch)",
+                             color=NEUTRAL_COLOR, linestyle=EARLY_STYLE, marker="X",
+                             markeredgecolor="black", markeredgewidth=0.6))
+    return entries
 
 
 # -- every figure the data allows -----------------------------------------------------------------
@@ -741,7 +884,7 @@ def write_figures(micro: pd.DataFrame | None, train: pd.DataFrame | None,
         plans.append(("noise", lambda path: plot_sweep(noise, NOISE_KEY, path, dpi=dpi)))
     if epochs is not None and not epochs.empty and "test_acc" in epochs.columns and \
             _finite(pd.to_numeric(epochs["test_acc"], errors="coerce")).any():
-        plans.append(("curves", lambda path: plot_curves(epochs, path, dpi=dpi)))
+        plans.append(("curves", lambda path: plot_curves(epochs, path, runs=train, dpi=dpi)))
     if not plans:
         raise ActbenchError("nothing to plot: no micro timings, training results or epoch rows "
                             "with values")

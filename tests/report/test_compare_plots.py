@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from tests.compare.factories import train_row, write_epochs, write_train
+
+from actbench.compare.load import load_reports
 from actbench.errors import ActbenchError
 from actbench.report import compare_plots
 from actbench.report.plots import activation_color
@@ -313,3 +316,122 @@ def test_write_figures_with_nothing_is_refused(tmp_path):
         write_figures(failed, None, None, None, tmp_path / "x.png", dpi=DPI)
     with pytest.raises(ActbenchError, match="must end in one of"):
         write_figures(micro_frame(), None, None, None, tmp_path / "x.csv", dpi=DPI)
+
+
+# -- curves: runs that stopped early, runs of different lengths -----------------------------------
+
+def runs_of(epochs: pd.DataFrame, planned: int, file: str = "train-a", **statuses) -> pd.DataFrame:
+    """The train report's rows for the runs of `epochs`: status ok unless `statuses` names the
+    config hash; a hash mapped to None has no row (its process ended before writing one)."""
+    rows = []
+    for config_hash, run in epochs.groupby("config_hash", sort=False):
+        status = statuses.get(config_hash, "ok")
+        if status is not None:
+            rows.append({"file": file, "kind": "train", "config_hash": config_hash,
+                         "activation": run["activation"].iloc[0], "seed": run["seed"].iloc[0],
+                         "status": status, "epochs": float(planned),
+                         "epochs_done": float(run["epoch"].max())})
+    return pd.DataFrame(rows)
+
+
+def drawn(monkeypatch, tmp_path, epochs, runs=None, metric="test_acc"):
+    figures = []
+    monkeypatch.setattr(compare_plots, "_save", lambda fig, out, dpi: figures.append(fig) or out)
+    plot_curves(epochs, tmp_path / "c.png", metric, runs=runs, dpi=DPI)
+    return figures[0]
+
+
+def test_interrupted_run_is_dashed_labelled_and_left_out_of_the_mean(monkeypatch, tmp_path):
+    epochs = epoch_frame(depths=(8,), seeds=range(3), epochs=8)
+    stopped = (epochs["config_hash"] == "8-2-relu") & (epochs["epoch"] > 5)
+    epochs = epochs[~stopped]
+    fig = drawn(monkeypatch, tmp_path, epochs, runs_of(epochs, 8, **{"8-2-relu": None}))
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    early = lines["relu: interrupted at 5/8"]
+    assert early.get_linestyle() == "--" and early.get_marker() == "X"
+    assert early.get_markevery() == [4]  # the X sits on its last epoch
+    np.testing.assert_allclose(early.get_xdata(), np.arange(1, 6))
+    mean = lines["relu: mean of 2 complete runs"]
+    assert mean.get_linestyle() == "-"
+    complete = epochs[(epochs["activation"] == "relu") & (epochs["seed"] < 2)]
+    np.testing.assert_allclose(mean.get_ydata(),
+                               100 * complete.groupby("epoch")["test_acc"].mean().to_numpy())
+    assert "silu: mean of 3 complete runs" in lines
+    assert [text.get_text() for text in ax.texts] == ["relu: interrupted at 5/8"]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert "mean over complete runs" in legend
+    assert any("stopped early" in text for text in legend)
+    matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize("status, label", [("failed", "failed at 3/8"),
+                                           ("diverged", "diverged at 3/8"),
+                                           ("ok", "interrupted at 3/8")])
+def test_failed_diverged_and_short_runs_are_drawn_apart(monkeypatch, tmp_path, status, label):
+    epochs = epoch_frame(depths=(8,), seeds=range(2), epochs=8)
+    epochs = epochs[~((epochs["config_hash"] == "8-0-mish") & (epochs["epoch"] > 3))]
+    fig = drawn(monkeypatch, tmp_path, epochs, runs_of(epochs, 8, **{"8-0-mish": status}))
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert f"mish: {label}" in labels
+    assert "mish: mean of 1 complete runs" in labels
+    matplotlib.pyplot.close(fig)
+
+
+def test_runs_of_different_lengths_get_their_own_panels(monkeypatch, tmp_path):
+    """A 2-epoch smoke run beside 8-epoch runs of the same sweep point is never averaged in."""
+    long = epoch_frame(depths=(8,), seeds=range(2), epochs=8)
+    short = epoch_frame(depths=(8,), seeds=range(2), epochs=2).assign(file="smoke.epochs")
+    runs = pd.concat([runs_of(long, 8), runs_of(short, 2, file="smoke")], ignore_index=True)
+    fig = drawn(monkeypatch, tmp_path, pd.concat([long, short], ignore_index=True), runs)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["8 epochs", "2 epochs"]
+    for ax, last in zip(fig.axes, (8, 2)):
+        assert all(max(line.get_xdata()) == last for line in ax.get_lines())
+        assert all(line.get_linestyle() == "-" for line in ax.get_lines())
+    matplotlib.pyplot.close(fig)
+
+
+def test_run_outcomes_without_a_runs_report_use_the_epochs_sweep_key():
+    epochs = epoch_frame(depths=(8,), seeds=range(1), epochs=4).assign(**{"train.epochs": "6"})
+    epochs = epochs[~((epochs["activation"] == "relu") & (epochs["epoch"] > 2))]
+    outcomes = compare_plots.run_outcomes(epochs).set_index("config_hash")
+    assert outcomes.loc["8-0-relu", "end"] == "interrupted at 2/6"
+    assert outcomes.loc["8-0-mish", "end"] == "interrupted at 4/6"
+    assert not outcomes["complete"].any()
+    unknown = compare_plots.run_outcomes(epoch_frame(depths=(8,), seeds=range(1), epochs=4))
+    assert unknown["complete"].all() and (unknown["status"] == "").all()
+    assert unknown["planned"].isna().all() and (unknown["done"] == 4).all()
+
+
+def test_write_figures_hands_the_runs_to_the_curves(monkeypatch, tmp_path):
+    epochs = epoch_frame(depths=(8,), seeds=range(2), epochs=8)
+    epochs = epochs[~((epochs["config_hash"] == "8-1-silu") & (epochs["epoch"] > 6))]
+    train = runs_of(epochs, 8, **{"8-1-silu": "failed"}).assign(model="deep_fc",
+                                                                final_test_acc=0.9)
+    figures = []
+    monkeypatch.setattr(compare_plots, "_save", lambda fig, out, dpi: figures.append(fig) or out)
+    write_figures(None, train, epochs, None, tmp_path / "c.png", dpi=DPI)
+    labels = [line.get_label() for line in figures[-1].axes[0].get_lines()]
+    assert "silu: failed at 6/8" in labels
+    matplotlib.pyplot.close(figures[-1])
+
+
+def test_loaded_reports_interrupted_run_found_by_its_missing_row(monkeypatch, tmp_path):
+    """Written and read back as on disk: t.csv has a row per finished run (6 epochs planned),
+    t.epochs.csv the epochs; mish seed 2 has 4 epochs and no row, its process ended first."""
+    accs = [0.5, 0.6, 0.7, 0.75, 0.78, 0.8]
+    write_epochs(tmp_path / "t.epochs.csv",
+                 {(a, s): accs[:4] if (a, s) == ("mish", 2) else accs
+                  for a in ("relu", "mish") for s in range(3)})
+    write_train(tmp_path / "t.csv", [train_row(a, s, 0.8, epochs=6, epochs_done=6)
+                                     for a in ("relu", "mish") for s in range(3)
+                                     if (a, s) != ("mish", 2)])
+    reports = load_reports([str(tmp_path / "*.csv")])
+    outcomes = compare_plots.run_outcomes(reports.epochs, reports.train)
+    assert outcomes.loc[~outcomes["complete"], "end"].tolist() == ["interrupted at 4/6"]
+    fig = drawn(monkeypatch, tmp_path, reports.epochs, reports.train)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["relu: mean of 3 complete runs", "mish: mean of 2 complete runs",
+                      "mish: interrupted at 4/6"]
+    matplotlib.pyplot.close(fig)
