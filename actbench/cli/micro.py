@@ -83,14 +83,23 @@ def micro(
         typer.echo(str(run.out))
     else:
         from ..records.writer import read_rows
-        from ..report.micro_tables import micro_tables
 
-        for table in micro_tables(read_rows(run.out), run.plan.baseline_label):
-            console.print(table)
+        _print_tables(console, read_rows(run.out), run.plan.baseline_label,
+                      [config.activation.label for config in run.plan.configs])
         console.print(f"report: {run.out}")
     if not quiet:
         _warn_if_busy(err_console, run.rows)
     _exit_if_nothing_measured(err_console, run.rows, run.out)
+
+
+def _print_tables(console, rows, baseline, activation_order=()) -> None:
+    """A table per (device, dtype, size, pass), then one line per activation against the baseline."""
+    from ..report.micro_tables import micro_tables, summary_lines
+
+    for table in micro_tables(rows, baseline, activation_order):
+        console.print(table)
+    for line in summary_lines(rows, baseline, activation_order):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _warn_if_busy(err_console, rows) -> None:
@@ -118,7 +127,6 @@ def _micro_on_ray(options, address: str | None, quiet: bool) -> None:
     from ..cluster import require_ray
     from ..micro import on_ray
     from ..records.writer import read_rows
-    from ..report.micro_tables import micro_tables
     from .progress import ProgressRenderer
 
     require_ray()
@@ -137,9 +145,8 @@ def _micro_on_ray(options, address: str | None, quiet: bool) -> None:
         rows = read_rows(run.out)
         for machine in dict.fromkeys((r.get("host"), r.get("gpu")) for r in rows):
             console.print(f"{machine[0]} ({machine[1]})")
-            for table in micro_tables([r for r in rows if (r.get("host"), r.get("gpu")) == machine],
-                                      options.baseline):
-                console.print(table)
+            _print_tables(console, [r for r in rows if (r.get("host"), r.get("gpu")) == machine],
+                          options.baseline)
         console.print(f"report: {run.out}")
     if not quiet:
         _warn_if_busy(err_console, run.rows)

@@ -78,12 +78,36 @@ def significant_best(values: Sequence[float | None], lows: Sequence[float | None
     return first if clear else None
 
 
+PASS_ORDER = ("fwd", "bwd", "fwdbwd")
+
+
+def _size_key(numel: str) -> tuple[int, str]:
+    try:
+        return int(numel), numel
+    except ValueError:
+        return 0, numel
+
+
 def group_rows(rows: Iterable[Row]) -> dict[tuple[str, str, str, str], list[Row]]:
+    """Rows per (device, dtype, numel, pass), in one order whatever order the rows arrived in:
+    devices and dtypes as first seen, sizes ascending, passes fwd, bwd, fwdbwd. Within a table
+    the rows keep the order their (activation, impl) first appeared in, so every table lists
+    the activations alike."""
+    rows = list(rows)
+    first_seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        first_seen.setdefault((str(row["device"]), str(row["dtype"])), len(first_seen))
     groups: dict[tuple[str, str, str, str], list[Row]] = {}
     for row in rows:
         key = (str(row["device"]), str(row["dtype"]), str(row["numel"]), str(row["pass"]))
         groups.setdefault(key, []).append(row)
-    return groups
+
+    def order(key: tuple[str, str, str, str]) -> tuple:
+        device, dtype, numel, pass_ = key
+        rank = PASS_ORDER.index(pass_) if pass_ in PASS_ORDER else len(PASS_ORDER)
+        return first_seen[(device, dtype)], _size_key(numel), rank, pass_
+
+    return {key: groups[key] for key in sorted(groups, key=order)}
 
 
 def baseline_median(rows: list[Row], baseline: str | None) -> float | None:
@@ -111,7 +135,6 @@ def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str |
                             ("peak", "right"), ("flags", "left")):
         table.add_column(header, justify=justify)
     reference = baseline_median(rows, baseline)
-    rows = sorted(rows, key=lambda r: _number(r, "median_s") or math.inf)
     best = significant_best([_number(r, "median_s") for r in rows],
                             [_number(r, "ci_low_s") for r in rows],
                             [_number(r, "ci_high_s") for r in rows], higher_is_better=False)
@@ -135,12 +158,97 @@ def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str |
                       *((str(row["shape"]),) if show_shape else ()), median_text,
                       f"{iqr:.1f}" if iqr is not None else "",
                       ratio, f"{gbps:.1f}" if gbps is not None else "",
-                      f"{100 * roofline:.0f} %" if roofline is not None else "",
+                      _roofline_text(roofline, flags),
                       f"{saved:.2f}x" if saved is not None else "",
                       format_bytes(peak) if peak is not None else "",
                       f"[yellow]{flags}[/]" if flags else "")
     return table
 
 
-def micro_tables(rows: Iterable[Row], baseline: str | None) -> list[Table]:
-    return [micro_table(key, group, baseline) for key, group in group_rows(rows).items()]
+def _roofline_text(fraction: float | None, flags: str) -> str:
+    """The fraction of the copy roofline; above 1 it is not a share of DRAM bandwidth, and says
+    why (runner's in_cache / above_copy flags)."""
+    if fraction is None:
+        return ""
+    if "in_cache" in flags:
+        return "in cache"
+    return f"{100 * fraction:.0f} %" + ("?" if "above_copy" in flags else "")
+
+
+def micro_tables(rows: Iterable[Row], baseline: str | None,
+                 activation_order: Iterable[str] = ()) -> list[Table]:
+    """The tables, each listing the same activations in the same order: the baseline first, then
+    `activation_order` (the plan's), then activations and implementations in the order they first
+    appear in the report (rows arrive as configurations finish, which differs between tables)."""
+    rows = list(rows)
+    activations = list(dict.fromkeys([*activation_order, *(str(r["activation"]) for r in rows)]))
+    impls = list(dict.fromkeys(str(r["impl"]) for r in rows))
+
+    def order(row: Row) -> tuple[bool, int, int]:
+        activation = str(row["activation"])
+        is_baseline = bool(baseline) and activation.lower() == str(baseline).lower()
+        return not is_baseline, activations.index(activation), impls.index(str(row["impl"]))
+
+    return [micro_table(key, sorted(group, key=order), baseline)
+            for key, group in group_rows(rows).items()]
+
+
+def _size_text(numel: str) -> str:
+    size = _size_key(numel)[0]
+    return f"2^{size.bit_length() - 1}" if size > 0 and size & (size - 1) == 0 else numel
+
+
+def _headline_group(groups: dict[tuple[str, str, str, str], list[Row]],
+                    baseline: str) -> tuple[str, str, str, str] | None:
+    """The table the summary speaks of: the first device and dtype, the largest size at which the
+    baseline was measured, its first pass (fwd, bwd, fwdbwd)."""
+    measured = [key for key, rows in groups.items() if baseline_median(rows, baseline) is not None]
+    if not measured:
+        return None
+    device, dtype = measured[0][:2]
+    same = [key for key in measured if key[:2] == (device, dtype)]
+    largest = max(_size_key(key[2]) for key in same)
+    return next(key for key in same if _size_key(key[2]) == largest)
+
+
+def summary_lines(rows: Iterable[Row], baseline: str | None,
+                  activation_order: Iterable[str] = ()) -> list[str]:
+    """One line per activation against the baseline, as hyperfine ends: 'mish: 5.10x ± 0.30
+    slower than relu (fwd, 2^20, float32, cpu)', from the fastest implementation measured, with
+    the interval of the ratio from both medians' intervals; 'as fast as' when it includes 1."""
+    from ..stats import ratio_ci_from_intervals
+
+    groups = group_rows(rows)
+    key = _headline_group(groups, baseline) if baseline else None
+    if key is None:
+        return []
+    group = groups[key]
+    reference = [r for r in group if str(r["activation"]).lower() == baseline.lower()
+                 and _number(r, "median_s") is not None]
+    reference.sort(key=lambda r: r.get("impl") != "native")
+    base = reference[0]
+    where = f"{key[3]}, {_size_text(key[2])}, {key[1]}, {key[0]}"
+    lines = []
+    for activation in dict.fromkeys([*activation_order, *(str(r["activation"]) for r in group)]):
+        measured = [r for r in group if str(r["activation"]) == activation
+                    and _number(r, "median_s") is not None]
+        if activation.lower() == baseline.lower() or not measured:
+            continue
+        fastest = min(measured, key=lambda r: _number(r, "median_s"))
+        ratio, low, high = ratio_ci_from_intervals(
+            *(_number(fastest, c) or math.nan for c in ("median_s", "ci_low_s", "ci_high_s")),
+            *(_number(base, c) or math.nan for c in ("median_s", "ci_low_s", "ci_high_s")))
+        name = activation if len(measured) == 1 else f"{activation} ({fastest['impl']})"
+        lines.append(f"{name}: {_ratio_phrase(ratio, low, high)} {baseline} ({where})")
+    return lines
+
+
+def _ratio_phrase(ratio: float, low: float, high: float) -> str:
+    """'2.10x ± 0.05 slower than', '1.30x ± 0.02 faster than' or 'as fast as (1.01x ± 0.03)'."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{ratio:.2f}x (no interval) the time of"
+    if low <= 1.0 <= high:
+        return f"as fast as (within noise: {ratio:.2f}x ± {(high - low) / 2:.2f} the time of)"
+    if ratio >= 1.0:
+        return f"{ratio:.2f}x ± {(high - low) / 2:.2f} slower than"
+    return f"{1 / ratio:.2f}x ± {(1 / low - 1 / high) / 2:.2f} faster than"

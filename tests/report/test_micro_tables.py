@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from actbench.report.micro_tables import NO_SIGNIFICANT_BEST, micro_table, significant_best
+from actbench.report.micro_tables import NO_SIGNIFICANT_BEST, micro_table, micro_tables, significant_best, summary_lines
 
 
 @pytest.mark.parametrize("values, lows, highs, higher, expected", [
@@ -38,7 +38,7 @@ def test_clear_fastest_median_is_highlighted():
     table = micro_table(("cpu", "float32", "1024", "fwd"),
                         [row("mish", 2e-6, 1.9e-6, 2.1e-6), row("relu", 1e-6, 0.9e-6, 1.1e-6)],
                         "relu")
-    assert medians(table) == ["[bold green]1.0 µs[/]", "2.0 µs"]
+    assert medians(table) == ["2.0 µs", "[bold green]1.0 µs[/]"]  # rows keep their given order
     assert table.caption is None
 
 
@@ -48,3 +48,65 @@ def test_fastest_median_within_noise_is_not_highlighted():
                         "relu")
     assert not any("bold green" in cell for cell in medians(table))
     assert table.caption == NO_SIGNIFICANT_BEST
+
+
+def measured(activation, impl, numel, pass_, median, low=None, high=None, flags="", roofline=0.5):
+    return {"activation": activation, "impl": impl, "device": "cpu", "dtype": "float32",
+            "shape": str(numel), "numel": str(numel), "pass": pass_, "median_s": str(median),
+            "ci_low_s": str(low if low is not None else median * 0.99),
+            "ci_high_s": str(high if high is not None else median * 1.01), "flags": flags,
+            "roofline_frac": str(roofline)}
+
+
+def table_titles_and_rows(tables):
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    layout = []
+    for table in tables:
+        names = [f"{a} {i}" for a, i in zip(table.columns[0]._cells, table.columns[1]._cells)]
+        layout.append((table.title, names))
+        console.print(table)
+    return layout, console.export_text()
+
+
+def test_tables_keep_one_order_whatever_order_rows_finished_in():
+    rows = [measured("mish", "native", 4096, "fwdbwd", 3e-5), measured("relu", "native", 1024, "fwd", 1e-6),
+            measured("silu", "native", 4096, "fwd", 2e-6), measured("mish", "native", 1024, "fwd", 3e-6),
+            measured("relu", "native", 4096, "fwdbwd", 1e-5), measured("silu", "native", 1024, "fwd", 2e-6),
+            measured("relu", "native", 4096, "fwd", 1e-6), measured("mish", "native", 4096, "fwd", 3e-6),
+            measured("silu", "native", 4096, "fwdbwd", 2e-5)]
+    layout, _ = table_titles_and_rows(micro_tables(rows, "relu", ["relu", "silu", "mish"]))
+    assert [title for title, _ in layout] == ["fwd · 1024 · float32 · cpu", "fwd · 4096 · float32 · cpu",
+                                              "fwdbwd · 4096 · float32 · cpu"]
+    assert all(names == ["relu native", "silu native", "mish native"] for _, names in layout)
+    # without the plan's order: the baseline first, then the order of first appearance
+    layout, _ = table_titles_and_rows(micro_tables(rows, "relu"))
+    assert all(names == ["relu native", "mish native", "silu native"] for _, names in layout)
+
+
+def test_a_roofline_above_one_says_what_it_is():
+    rows = [measured("relu", "native", 1024, "fwd", 1e-6, roofline=1.4, flags="in_cache"),
+            measured("silu", "native", 1024, "fwd", 1e-6, roofline=1.2, flags="above_copy"),
+            measured("mish", "native", 1024, "fwd", 1e-6, roofline=0.42)]
+    _, text = table_titles_and_rows(micro_tables(rows, "relu"))
+    assert "in cache" in text and "140 %" not in text
+    assert "120 %?" in text and "42 %" in text
+
+
+def test_summary_line_per_activation_at_the_largest_size_first_pass():
+    rows = [measured("relu", "native", 1024, "fwd", 1e-6),
+            measured("relu", "native", 2**20, "fwd", 1e-4, 0.9e-4, 1.1e-4),
+            measured("relu", "native", 2**20, "fwdbwd", 3e-4),
+            measured("mish", "native", 2**20, "fwd", 5e-4, 4.5e-4, 5.5e-4),
+            measured("mish", "fast", 2**20, "fwd", 2e-4, 1.8e-4, 2.2e-4),
+            measured("silu", "native", 2**20, "fwd", 0.5e-4, 0.49e-4, 0.51e-4),
+            measured("gelu", "native", 2**20, "fwd", 1.01e-4, 0.9e-4, 1.1e-4)]
+    lines = summary_lines(rows, "relu")
+    # mish's fastest implementation: 2x; log half-widths of both intervals combined in quadrature
+    half = math.hypot(math.log(2.2 / 1.8) / 2, math.log(1.1 / 0.9) / 2)
+    low, high = 2 * math.exp(-half), 2 * math.exp(half)
+    assert lines[0] == f"mish (fast): 2.00x ± {(high - low) / 2:.2f} slower than relu (fwd, 2^20, float32, cpu)"
+    assert lines[1].startswith("silu: 2.00x ± ") and "faster than relu" in lines[1]
+    assert lines[2].startswith("gelu: as fast as (within noise: 1.01x")
+    assert summary_lines(rows, "elu") == [] and summary_lines(rows, None) == []
