@@ -4,7 +4,7 @@ and the one warning category."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 class ActbenchError(Exception):
@@ -14,11 +14,16 @@ class ActbenchError(Exception):
 class UnknownNameError(ActbenchError):
     """A name that is not in a registry; the message lists the closest known names."""
 
-    def __init__(self, what: str, name: str, known: Iterable[str]):
+    def __init__(self, what: str, name: str, known: Iterable[str],
+                 aliases: Mapping[str, str] | None = None):
+        """`aliases` (alias -> name) are matched too but suggested by the name they stand for,
+        so a hint never names something `list` does not show."""
         self.what = what
         self.name = name
         self.known = sorted(known)
-        close = close_matches(name, self.known)
+        aliases = aliases or {}
+        matches = close_matches(name, [*self.known, *aliases], n=6)
+        close = list(dict.fromkeys(aliases.get(match, match) for match in matches))[:3]
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(self.known)}"
         super().__init__(f"unknown {what} '{name}'{hint}")
 

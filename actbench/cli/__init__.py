@@ -11,7 +11,7 @@ import signal
 import sys
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from ..errors import ActbenchError
@@ -40,7 +40,31 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
+def _without_type_noise(params: list) -> list:
+    """A flag takes no value, so help shows no `<bool>` type next to it (Typer's default)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class ActbenchCommand(TyperCommand):
+    """A command whose help leaves out what says nothing (see `_without_type_noise`)."""
+
+    def get_params(self, ctx: typer.Context) -> list:
+        return _without_type_noise(super().get_params(ctx))
+
+
 class ActbenchGroup(TyperGroup):
+    def get_params(self, ctx: typer.Context) -> list:
+        return _without_type_noise(super().get_params(ctx))
+
+    def get_command(self, ctx: typer.Context, name: str):
+        command = super().get_command(ctx, name)
+        if type(command) is TyperCommand:  # every command gets the quieter help
+            command.__class__ = ActbenchCommand
+        return command
+
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)

@@ -8,7 +8,7 @@ import typer
 
 from . import EXIT_FAILED, app, console, invoked_command
 
-_REPORTS = typer.Argument(..., metavar="REPORT...", help="Report CSVs, globs or folders (micro, "
+_REPORTS = typer.Argument(..., metavar="REPORT", help="Report CSVs, globs or folders (micro, "
                           "train, epochs and samples files are told apart by their columns).")
 _BASELINE = typer.Option(None, help="What ratios and tests are against: an activation (default "
                          "relu, or the suite's baseline), an impl with --by impl (default native), "

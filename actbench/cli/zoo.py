@@ -49,7 +49,8 @@ def show(
 @app.command()
 def plot(
     names: list[str] = typer.Argument(..., help="Activations to draw (names, paths, expressions)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Image file (.png, .pdf or .svg)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Image file (.png, .pdf or .svg); "
+                                "default: the names joined by '-' with .png, in this folder."),
     xmin: float = typer.Option(-5.0, help="Left end of the x range."),
     xmax: float = typer.Option(5.0, help="Right end of the x range."),
     impl: str = typer.Option(None, help="Implementation to draw (default: each one's default)."),
@@ -61,5 +62,15 @@ def plot(
     from ..report.plots import plot_activation_curves
     from ..zoo.properties import curves_for
 
-    written = plot_activation_curves(curves_for(names, xmin, xmax, impl), output)
+    curves = curves_for(names, xmin, xmax, impl)
+    written = plot_activation_curves(curves, output or default_plot_path(names))
     typer.echo(str(written))
+
+
+def default_plot_path(names: list[str]) -> Path:
+    """`mish-silu-relu.png`: the names (expressions made file-safe), at most 80 characters."""
+    import re
+
+    stem = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", name).strip("_.") or "activation"
+                    for name in names)
+    return Path(f"{stem[:80]}.png")

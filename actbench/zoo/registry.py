@@ -99,7 +99,7 @@ def lookup(text: str) -> ActivationSpec:
 
     if looks_like_expression(text):
         return _spec_from_expression(text)
-    raise UnknownNameError("activation", text, [*_registry, *_aliases])
+    raise UnknownNameError("activation", text, _registry, _aliases)
 
 
 def register(name: str, factory: Callable[..., nn.Module] | type[nn.Module], *, family: str = "custom",

@@ -146,3 +146,20 @@ def test_a_bad_option_value_is_one_line_not_a_box(args, message):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(message), result.output
     assert f"(see 'actbench {args[0]} --help')" in lines[0]
+
+
+def test_plot_without_output_writes_the_names_png_here(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("plot", "mish", "x * sigmoid(1.5 * x)")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "mish-x_sigmoid_1.5_x.png"
+    assert matplotlib.image.imread(tmp_path / "mish-x_sigmoid_1.5_x.png").shape[1] > 1000
+
+
+@pytest.mark.parametrize("command", [(), ("micro",), ("train",), ("compare",), ("report",), ("list",),
+                                     ("show",), ("plot",), ("env",)])
+def test_help_shows_no_type_next_to_flags(run_cli, command):
+    result = run_cli(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output
+    assert "...}..." not in result.output  # a variadic argument reads {REPORT}..., not {REPORT...}...

@@ -125,3 +125,17 @@ def test_options_are_checked():
         actbench.activation("elu", alpha="big")
     with pytest.raises(ActbenchError, match="channels must be a positive integer"):
         actbench.activation("acon_c", channels=0)
+
+
+def test_did_you_mean_names_only_what_list_shows():
+    """A typo of an alias (hardmsh for hardmish) is suggested the activation's own name."""
+    shown = set(actbench.activations())
+    assert registry._aliases, "the zoo has aliases to test with"
+    for alias in registry._aliases:
+        with pytest.raises(UnknownNameError) as caught:
+            registry.lookup(alias[:-1] + "#")
+        hint = str(caught.value).split("did you mean ")[-1].rstrip("?")
+        suggested = {name.strip() for name in hint.split(",")} if "did you mean" in str(caught.value) else set()
+        assert suggested <= shown, (alias, suggested - shown)
+    with pytest.raises(UnknownNameError, match="did you mean hard_mish"):
+        registry.lookup("hardmsh")
