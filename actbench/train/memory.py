@@ -17,6 +17,10 @@ from pathlib import Path
 
 import torch
 
+# A run's peak_kind when it ran in a process that earlier runs also used (the inline executor):
+# the resident set then includes what they left behind, and is not the run's alone.
+SHARED_PEAK_KIND = "shared_process_peak_rss"
+
 
 def _read_hwm() -> int | None:
     try:

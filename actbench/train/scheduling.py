@@ -15,6 +15,7 @@ from typing import Protocol
 
 from .config import RunSpec
 from .loop import RunResult
+from .memory import SHARED_PEAK_KIND
 from .messages import Message, RunFinished, RunLost
 from .resources import Placement
 from .worker import DataCache, execute_run
@@ -46,7 +47,14 @@ class InlinePool:
         self.cache = DataCache()
 
     def start(self, slot: int, run: RunSpec) -> None:
-        execute_run(run, self.placement, lambda message: self.deliver(slot, message), self.cache)
+        def send(message: Message) -> None:
+            if isinstance(message, RunFinished) and message.result.peak_kind == "process_peak_rss":
+                # the resident set of a process earlier runs also used: not this run's alone
+                message = dataclasses.replace(message, result=dataclasses.replace(
+                    message.result, peak_kind=SHARED_PEAK_KIND))
+            self.deliver(slot, message)
+
+        execute_run(run, self.placement, send, self.cache)
 
     def wait(self, timeout: float) -> None:
         """Nothing is ever outstanding: `start` returns when its run has finished."""

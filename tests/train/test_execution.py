@@ -122,6 +122,9 @@ def test_workers_give_bit_identical_runs_to_the_driver_in_deterministic_mode(tmp
     rows = read(local.out)
     assert {row["threads"] for row in rows} == {"1"} and {row["attempts"] for row in rows} == {"1"}
     assert all(float(row["warmup_s"]) > 0 for row in rows)
+    if sys.platform.startswith("linux"):  # a process of its own per run, or one shared by all
+        assert {row["peak_kind"] for row in rows} == {"process_peak_rss"}
+        assert {row["peak_kind"] for row in read(inline.out)} == {"shared_process_peak_rss"}
     epochs = {(r["config_hash"], r["epoch"], r["test_loss"]) for r in read(local.epochs_out)}
     assert epochs == {(r["config_hash"], r["epoch"], r["test_loss"]) for r in read(inline.epochs_out)}
     sidecar = json.loads(local.out.with_suffix(".json").read_text())
