@@ -206,15 +206,18 @@ def test_ctrl_c_stops_every_worker_keeps_finished_rows_and_resume_completes(tmp_
             workers.append(message.pid)
         if isinstance(message, RunFinished):
             finished.append(message.config_hash)
-            raise KeyboardInterrupt  # as Ctrl-C would, once the first run is recorded
+        if finished and len(workers) >= 2:
+            # as Ctrl-C would, once a run is recorded and both workers have begun (on a loaded
+            # machine the first tiny run may finish before the second worker starts)
+            raise KeyboardInterrupt
 
     suite_run = prepare(suite_from_dict(TINY), tmp_path / "stopped.csv")
     with pytest.raises(KeyboardInterrupt):
         execute(suite_run, execution=Execution(workers=2, threads=1), observe=observe)
-    assert len(workers) == 2 and not [pid for pid in workers if _alive(pid)]
+    assert len(workers) >= 2 and not [pid for pid in workers if _alive(pid)]
     assert [row["config_hash"] for row in read(suite_run.out)] == finished
     again = prepare(suite_from_dict(TINY), suite_run.out)
-    assert len(again.pending) == 3
+    assert len(again.pending) == len(again.runs) - len(finished) > 0
     execute(again, execution=Execution(workers=2, threads=1))
     reference = run_suite(tmp_path, "whole", Execution(executor="inline", threads=1))
     assert outcomes(suite_run.out) == outcomes(reference.out)
