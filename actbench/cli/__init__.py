@@ -75,12 +75,26 @@ class ActbenchGroup(TyperGroup):
                 typer.echo(f"error: {' '.join(str(problem).split())}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
         except USAGE_ERROR as error:  # a bad option value: one line, not a framed box
-            if (ctx.obj or {}).get("debug") or os.environ.get("ACTBENCH_DEBUG"):
+            _usage_error(ctx, error)
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        """The root's own options (`actbench --bogus`) fail in one line too."""
+        try:
+            return super().parse_args(ctx, args)
+        except USAGE_ERROR as error:
+            if type(error).__name__ == "NoArgsIsHelpError":  # bare `actbench`: the help was shown
                 raise
-            where = error.ctx.command_path if error.ctx is not None else ctx.command_path
-            typer.echo(f"error: {' '.join(error.format_message().split())} (see '{where} "
-                       "--help')", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
+            _usage_error(ctx, error)
+
+
+def _usage_error(ctx: typer.Context, error) -> None:
+    """One line on stderr, exit 2 (the traceback with --debug or ACTBENCH_DEBUG=1)."""
+    if (ctx.obj or {}).get("debug") or os.environ.get("ACTBENCH_DEBUG"):
+        raise error
+    where = error.ctx.command_path if error.ctx is not None else ctx.command_path
+    typer.echo(f"error: {' '.join(error.format_message().split())} (see '{where} --help')",
+               err=True)
+    raise typer.Exit(EXIT_USAGE) from None
 
 
 app = typer.Typer(

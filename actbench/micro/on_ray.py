@@ -89,6 +89,7 @@ def prepare(options: MicroOptions) -> ClusterRun:
         raise ActbenchError("--samples is not available with --executor ray; the report's rows "
                             "come back from the cluster, raw samples stay there")
     plan_for(options, resolve=str)
+    settings_for(options)  # its checks, before the cluster is asked
     device = "+".join(d.replace(":", "") for d in (options.devices or ["auto"]))
     out = Path(options.out) if options.out else stamped_report_path("micro", "ray", device)
     check_writable(out)

@@ -147,10 +147,12 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     impls_by_choice = _implementations(impl, choices)
     if baseline_choice is not None:
         impls_by_choice.append((baseline_choice, [baseline_choice.spec.default_impl]))
-    device_names = list(dict.fromkeys(resolve(d) for d in (split_list(devices) or ["auto"])))
-    dtype_names = _checked("dtype", [d.lower() for d in split_list(dtypes)] or ["float32"], DTYPES)
+    device_names = list(dict.fromkeys(resolve(d) for d in (_given("--device", devices) or ["auto"])))
+    dtype_names = _checked("dtype", [d.lower() for d in _given("--dtype", dtypes)] or ["float32"],
+                           DTYPES)
     tensors = _tensors(sizes, shapes)
-    pass_names = _checked("pass", [p.lower() for p in split_list(passes)] or list(PASSES), PASSES)
+    pass_names = _checked("pass", [p.lower() for p in _given("--pass", passes)] or list(PASSES),
+                          PASSES)
 
     plan = Plan(devices=device_names, baseline_label=baseline_label)
     for device in device_names:
@@ -167,6 +169,16 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     unique = {config.key: config for config in reversed(plan.configs)}
     plan.configs = [config for config in plan.configs if unique.get(config.key) is config]
     return plan
+
+
+def _given(option: str, values: list[str] | None) -> list[str]:
+    """The items of a repeatable option; one given with nothing in it (`--size ''`, a shell
+    variable left empty) is a mistake, not a request for the defaults."""
+    items = split_list(values)
+    if values is not None and list(values) and not items:
+        raise ActbenchError(f"{option} was given but names nothing; give a value (comma lists "
+                            "work), or leave it out for the default")
+    return items
 
 
 def _activation_choices(activations: list[str] | None) -> list[ActivationChoice]:
@@ -234,7 +246,7 @@ def _checked(what: str, names: list[str], known: tuple[str, ...]) -> list[str]:
 def _tensors(sizes: list[str] | None, shapes: list[str] | None
              ) -> list[tuple[int | None, tuple[int, ...] | None]]:
     """(flat size, None) per --size and (None, shape) per --shape; the defaults without either."""
-    size_values = [parse_size(s) for s in split_list(sizes)]
+    size_values = [parse_size(s) for s in _given("--size", sizes)]
     shape_values = [parse_shape(s) for s in (shapes or [])]
     if not size_values and not shape_values:
         size_values, shape_values = list(DEFAULT_SIZES), list(DEFAULT_SHAPES)

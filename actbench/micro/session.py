@@ -8,6 +8,7 @@ report skips the configurations it already holds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,9 @@ def plan_for(options: MicroOptions, resolve=None) -> Plan:
 
 
 def settings_for(options: MicroOptions) -> Settings:
+    for option, seconds in (("--min-time", options.min_time), ("--max-time", options.max_time)):
+        if not math.isfinite(seconds):  # inf would sample one configuration for ever
+            raise ActbenchError(f"{option} {seconds} is not a finite number of seconds")
     stopping = StoppingRule(target_rsd=options.target_rsd, min_time=options.min_time,
                             max_time=max(options.max_time, options.min_time))
     return Settings(stopping=stopping, cold=options.cold, threads=options.threads,

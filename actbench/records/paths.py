@@ -34,13 +34,31 @@ def epochs_path(runs_path: Path) -> Path:
     return runs_path.with_name(runs_path.stem + ".epochs.csv")
 
 
+def missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first."""
+    folder = Path(folder)
+    return [path for path in (folder, *folder.parents) if not path.exists()]
+
+
+def remove_folders(folders: list[Path]) -> None:
+    """Remove the empty folders a check created (deepest first), so that a command which fails
+    after its up-front checks leaves nothing behind; the writer creates them again."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # no longer empty (someone else writes there) or already gone
+            return
+
+
 def check_writable_folder(folder: Path) -> None:
-    """Fail before any work when files cannot be written into `folder` (created if missing)."""
+    """Fail before any work when files cannot be written into `folder` (a missing one is created
+    for the check and removed again)."""
     import tempfile
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ActbenchError(f"--out '{folder}' is a file; expected a folder")
+    created = missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):  # a real write: permission bits say little to root
@@ -48,21 +66,31 @@ def check_writable_folder(folder: Path) -> None:
     except OSError as error:
         raise ActbenchError(f"cannot write into the folder {folder}: "
                             f"{error.strerror or error}") from None
+    finally:
+        remove_folders(created)
 
 
 def check_writable(path: Path) -> None:
-    """Fail before any measurement when the report cannot be written."""
+    """Fail before any measurement when the report cannot be written; nothing is left behind
+    (a missing folder is created for the check and removed again)."""
     path = Path(path)
     if path.exists() and path.is_dir():
         raise ActbenchError(f"output path {path} is a directory; expected a file name such as "
                             f"{path / 'report.csv'}")
     if path.suffix.lower() != ".csv":
         raise ActbenchError(f"output path {path} must end in .csv")
-    parent = path.parent
+    created = missing_folders(path.parent)
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        _check_creatable(path)
+    finally:
+        remove_folders(created)
+
+
+def _check_creatable(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ActbenchError(f"cannot create the folder {parent} for {path.name}: "
+        raise ActbenchError(f"cannot create the folder {path.parent} for {path.name}: "
                             f"{error.strerror or error}") from None
     existed = path.exists()
     try:  # a real open: permission bits say little to root or on special file systems

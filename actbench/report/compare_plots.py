@@ -26,7 +26,7 @@ from ..compare.micro import USABLE_STATUSES
 from ..compare.train import MISSING_VALUE, NOISE_KEY, bare_activation, run_labels
 from ..errors import ActbenchError
 from ..records.paths import file_name_part
-from .plots import activation_color, check_output_path
+from .plots import activation_color, check_output_path, save_figure
 
 MICRO_METRICS = ("median_s", "gbps")
 EPOCH_METRICS = ("test_acc", "train_acc", "test_loss", "train_loss", "lr", "epoch_s",
@@ -60,14 +60,8 @@ def _pyplot():
 
 
 def _save(fig, output: Path, dpi: float) -> Path:
-    plt = _pyplot()
-    try:
-        fig.savefig(output, dpi=dpi)
-    except OSError as error:
-        raise ActbenchError(f"cannot write '{output}': {error.strerror or error}") from None
-    finally:
-        plt.close(fig)
-    return output
+    _pyplot()
+    return save_figure(fig, output, dpi)
 
 
 def _grid(plt, count: int, columns: int, panel_size: tuple[float, float], legend_width: float,

@@ -31,19 +31,39 @@ def activation_color(name: str) -> tuple[float, float, float]:
 
 
 def check_output_path(path: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:
-    """Fail before any work if the file cannot be written; create missing parent folders."""
+    """Fail before any work if the file cannot be written. Missing parent folders are created
+    for the check and removed again: `save_figure` creates them when it writes."""
+    from ..records.paths import missing_folders, remove_folders
+
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise ActbenchError(f"output '{path}' must end in one of {', '.join(suffixes)}")
     if path.is_dir():
         raise ActbenchError(f"output '{path}' is a folder; expected a file name")
+    created = missing_folders(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK):
+            raise ActbenchError(f"cannot write to folder '{path.parent}'")
     except OSError as error:
         raise ActbenchError(f"cannot create folder '{path.parent}': {error.strerror}") from None
-    if not os.access(path.parent, os.W_OK):
-        raise ActbenchError(f"cannot write to folder '{path.parent}'")
+    finally:
+        remove_folders(created)
     return path
+
+
+def save_figure(fig, output: Path, dpi: float) -> Path:
+    """Write a figure (creating missing folders) and close it; a refused write is one line."""
+    import matplotlib.pyplot as plt
+
+    try:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(output, dpi=dpi)
+    except OSError as error:
+        raise ActbenchError(f"cannot write '{output}': {error.strerror or error}") from None
+    finally:
+        plt.close(fig)
+    return output
 
 
 def plot_activation_curves(curves, output: Path) -> Path:
@@ -67,10 +87,4 @@ def plot_activation_curves(curves, output: Path) -> Path:
         ax.axvline(0.0, color="0.6", linewidth=0.8)
         ax.grid(True, alpha=0.3)
         ax.legend(frameon=False)
-    try:
-        fig.savefig(output, dpi=150)
-    except OSError as error:
-        raise ActbenchError(f"cannot write '{output}': {error.strerror or error}") from None
-    finally:
-        plt.close(fig)
-    return output
+    return save_figure(fig, output, dpi=150)

@@ -19,13 +19,15 @@ meta-ACON's beta depends on the whole input, so its ACON-C form is shown with be
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..errors import ActbenchError
+from ..errors import ActbenchError, describe_error
 from .registry import lookup
 from .spec import ActivationSpec, TrainableParam
 
@@ -113,10 +115,31 @@ def curves_for(names: list[str], xmin: float = -5.0, xmax: float = 5.0, impl: st
     xs = np.linspace(xmin, xmax, points)
     curves = []
     for spec in resolved:
-        f, _, _ = scalar_function(spec, impl)
-        y, dy = _values_and_slopes(f, xs)
+        with _user_code(spec, impl):
+            f, _, _ = scalar_function(spec, impl)
+            y, dy = _values_and_slopes(f, xs)
         curves.append(Curve(spec.name, xs, y, dy))
     return curves
+
+
+@contextmanager
+def _user_code(spec: ActivationSpec, impl: str | None) -> Iterator[None]:
+    """An import path's or a registered activation's module is the user's code: whatever it
+    raises while it is built and evaluated is the user's mistake, reported in one line (the zoo's
+    own implementations are left alone, so a bug there keeps its traceback)."""
+    if (impl or spec.default_impl) != "custom":
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:  # shown only if it works: the error
+        try:                                                  # says all when it does not
+            yield
+        except ActbenchError:
+            raise
+        except Exception as error:
+            raise ActbenchError(f"activation '{spec.name}' failed on a float64 tensor: "
+                                f"{describe_error(error)}") from None
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def _values_and_slopes(f, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +150,11 @@ def _values_and_slopes(f, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compute_properties(spec: ActivationSpec, impl: str | None = None) -> Properties:
+    with _user_code(spec, impl):
+        return _properties(spec, impl)
+
+
+def _properties(spec: ActivationSpec, impl: str | None) -> Properties:
     f, count, note = scalar_function(spec, impl)
     grid = np.linspace(-GRID_LIMIT, GRID_LIMIT, int(round(2 * GRID_LIMIT / GRID_STEP)) + 1)
     grid_values, grid_slopes = _values_and_slopes(f, grid)
@@ -135,7 +163,8 @@ def compute_properties(spec: ActivationSpec, impl: str | None = None) -> Propert
     with torch.no_grad():
         values = f(torch.tensor(xs, dtype=torch.float64)).numpy()
     if not np.all(np.isfinite(grid_values)):
-        raise ValueError(f"{spec.name} gives non-finite values on [-20, 20]")
+        raise ActbenchError(f"{spec.name} gives non-finite values on [-20, 20]; its properties are "
+                            "computed there, so it must be finite on that range")
 
     far_lo, mid_lo = values[0], values[len(TAILS) - 2]   # f(-1e6), f(-1e3)
     far_hi, mid_hi = values[-1], values[-len(TAILS) + 1]  # f(1e6), f(1e3)

@@ -10,6 +10,7 @@ An activation can be named three ways, everywhere (API, CLI flags, YAML suites):
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -141,14 +142,25 @@ def _module_builder(factory: Callable, label: str) -> Builder:
 
 
 def _is_factory(obj: object) -> bool:
-    """A module class, or a callable whose parameters are all optional (so it takes no tensor)."""
+    """A module class, or a Python function (or partial, or method) whose parameters are all
+    optional (so it takes no tensor). Built-in functions and other callable objects are never
+    factories: `os:getpid` or `builtins:exit` take no tensor either, and calling them is no
+    way to build a module."""
     if isinstance(obj, type):
         return issubclass(obj, nn.Module)
+    if not (inspect.isfunction(obj) or inspect.ismethod(obj) or isinstance(obj, functools.partial)):
+        return False
+    return _takes_a_required_argument(obj) is False
+
+
+def _takes_a_required_argument(obj: object) -> bool | None:
+    """Whether `obj`'s signature has a parameter without a default; None when it cannot be read."""
     try:
         params = inspect.signature(obj).parameters.values()
     except (TypeError, ValueError):
-        return False
-    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+        return None
+    return any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in params)
 
 
 def import_path_object(path: str) -> object:
@@ -196,6 +208,12 @@ def _spec_from_import_path(path: str) -> ActivationSpec:
     if not callable(obj):
         raise ActbenchError(f"'{path}' is not callable; expected an nn.Module class, a factory or "
                             "a tensor function")
+    if isinstance(obj, type) and not issubclass(obj, nn.Module):
+        raise ActbenchError(f"'{path}' is a class but not an nn.Module; expected an nn.Module "
+                            "class, a factory or a tensor function")
+    if not _is_factory(obj) and _takes_a_required_argument(obj) is False:
+        raise ActbenchError(f"'{path}' takes no tensor and is not a factory written in Python; "
+                            "expected an nn.Module class, a factory or a tensor function")
     if _is_factory(obj):
         builder = _module_builder(obj, path)
     else:

@@ -522,7 +522,7 @@ def recording_factory(channels=None):
 def test_checking_a_suite_runs_no_code_its_import_paths_name():
     FACTORY_CALLS.clear()
     suite = suite_from_dict({"activations": ["tests.train.test_suite:recording_factory",
-                                             "os:getpid"], "seeds": [0]})
+                                             "torch.nn.functional:mish"], "seeds": [0]})
     assert len(suite.runs()) == 2 and FACTORY_CALLS == []
 
 
