@@ -26,6 +26,7 @@ def load_script():
 gpu_check = load_script()
 
 
+@pytest.mark.slow
 def test_the_smoke_run_passes_every_claim_a_cpu_can_check(tmp_path):
     out, archive = tmp_path / "gc", tmp_path / "back" / "gpu-check.tar.gz"
     result = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--smoke", "--out",

@@ -147,6 +147,7 @@ def test_plots_and_html_report(run_cli, micro_report, train_report, tmp_path):
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
 
 
+@pytest.mark.slow
 def test_end_to_end_micro_and_train_reports_compared(run_cli, tmp_path):
     micro = tmp_path / "micro.csv"
     result = run_cli("micro", "--act", "mish", "--size", "4096", "--pass", "fwd", "--max-time",

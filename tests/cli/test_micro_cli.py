@@ -35,6 +35,7 @@ def test_micro_writes_the_documented_columns_and_prints_tables(run_cli, tmp_path
     assert '"environment"' in sidecar.read_text()
 
 
+@pytest.mark.slow
 def test_mish_impl_all_shows_saved_multiples_and_the_ratio_to_relu(run_cli, tmp_path):
     out = tmp_path / "r.csv"
     result = run_cli("micro", "--act", "mish", "--impl", "all", "--pass", "fwd", *TINY,
@@ -127,6 +128,7 @@ def test_env_prints_the_environment(run_cli):
     assert '"torch"' in result.output
 
 
+@pytest.mark.slow
 def test_killed_run_keeps_finished_rows_and_resumes(tmp_path):
     out = tmp_path / "r.csv"
     # groups (sizes) run one after another: the first group's rows land well before the end
@@ -150,6 +152,7 @@ def test_killed_run_keeps_finished_rows_and_resumes(tmp_path):
     assert len(keys) == 12 and len(set(keys)) == 12
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_says_where_the_report_is(tmp_path):
     out = tmp_path / "r.csv"
     # eight groups of at least 0.5 s: seconds of work left when the first row lands, even when a

@@ -138,6 +138,7 @@ def test_a_run_failing_after_its_model_is_built_still_reports_its_parameters(tmp
     assert result.params == 36 * 16 + 16 + 16 * 4 + 4
 
 
+@pytest.mark.slow
 def test_quick_suite_runs_on_mnist1d(run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("ACTBENCH_DATA", str(tmp_path / "data"))
     out = tmp_path / "q.csv"
@@ -165,6 +166,7 @@ def test_missing_data_without_dry_run_is_exit_2(run_cli, tmp_path, monkeypatch):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_killed_suite_resumes_with_every_run_exactly_once(tmp_path):
     suite = write_suite(tmp_path, seeds=[0, 1, 2], activations=["relu", "silu"],
                         train={"epochs": 3, "batch_size": 8, "device": "cpu"})
@@ -326,6 +328,7 @@ def test_a_data_set_that_fails_to_load_is_tried_once(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
+@pytest.mark.slow
 def test_sigterm_stops_like_ctrl_c_with_the_resume_command(tmp_path):
     suite = write_suite(tmp_path, seeds=[0, 1, 2], activations=["relu", "silu"],
                         train={"epochs": 3, "batch_size": 8, "device": "cpu"})

@@ -119,6 +119,7 @@ def test_noisy_results_are_kept_and_flagged():
     assert rows[0]["converged"] is False and rows[0]["median_s"] > 0
 
 
+@pytest.mark.slow
 def test_real_timer_end_to_end_on_cpu():
     settings = Settings(stopping=StoppingRule(min_samples=10, max_time=0.2),
                         warmup=WarmupRule(min_time=0.01, max_time=0.05))

@@ -45,6 +45,7 @@ def test_a_finished_legacy_train_report_resumes_with_nothing_left_to_run(legacy)
     assert (report.read_bytes(), (legacy / "train-legacy.epochs.csv").read_bytes()) == before
 
 
+@pytest.mark.slow
 def test_a_legacy_train_report_missing_a_run_runs_only_that_one(legacy):
     report = legacy / "train-legacy.csv"
     rows = read_rows(report)

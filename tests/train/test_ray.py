@@ -22,6 +22,7 @@ from actbench.train.suite import suite_from_dict
 from .test_execution import TINY, outcomes, read, run_suite
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # each test starts a Ray cluster (10-20 s on 2 cores)
 
 
 @pytest.fixture(scope="module")
