@@ -353,6 +353,100 @@ def ratio_of_medians_ci(numerator: Sequence[float], denominator: Sequence[float]
     return estimate, float(interval.low), float(interval.high)
 
 
+def ratios_of_medians_ci(numerators: Sequence[Sequence[float]],
+                         denominators: Sequence[Sequence[float]], confidence: float = 0.95,
+                         resamples: int = 2000,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ratio_of_medians_ci for many pairs of samples at once: the same numbers, as arrays.
+
+    Each pair is resampled from the same seed, so all pairs of the same two sizes draw the same
+    positions (in the order scipy.stats.bootstrap draws them: per batch, the numerator's then the
+    denominator's). They are drawn once per pair of sizes and kept as counts (how often each
+    position is drawn in each resample); the median of a resample is then read off the sorted
+    sample where the counts, summed in sorted order, reach the median's rank, for every resample
+    of a block of pairs at once (_resampled_medians), without building the resamples. The
+    percentile interval is taken as scipy.stats.bootstrap takes it. Pairs with a nan sample, or
+    a side with a single sample, go through ratio_of_medians_ci one at a time.
+    """
+    pairs = [(_values(a), _values(b)) for a, b in zip(numerators, denominators, strict=True)]
+    estimates, lows, highs = (np.full(len(pairs), math.nan) for _ in range(3))
+    by_sizes: dict[tuple[int, int], list[int]] = {}
+    for index, (x, y) in enumerate(pairs):
+        if x.size == 0 or y.size == 0:
+            raise ValueError("need at least one sample on each side")
+        if x.size < 2 or y.size < 2 or np.isnan(x).any() or np.isnan(y).any():
+            estimates[index], lows[index], highs[index] = ratio_of_medians_ci(
+                x, y, confidence=confidence, resamples=resamples, seed=seed)
+        else:
+            by_sizes.setdefault((x.size, y.size), []).append(index)
+    for (nx, ny), indices in by_sizes.items():
+        counts_x, counts_y = _resample_counts(nx, ny, resamples, seed)
+        step = max(1, 2**22 // resamples)  # (pairs, resamples) arrays of about 4 M entries
+        for start in range(0, len(indices), step):
+            chunk = indices[start:start + step]
+            x = np.stack([pairs[i][0] for i in chunk])
+            y = np.stack([pairs[i][1] for i in chunk])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                estimates[chunk] = np.median(x, axis=1) / np.median(y, axis=1)
+                theta = _resampled_medians(x, counts_x) / _resampled_medians(y, counts_y)
+            lows[chunk], highs[chunk] = _percentile_interval(theta, confidence)
+    return estimates, lows, highs
+
+
+def _count_type(n: int) -> type:
+    """The smallest integer type that holds a count (and a running sum of counts) up to n."""
+    return np.int8 if n <= 127 else np.int16 if n <= 32767 else np.int32
+
+
+def _resample_counts(nx: int, ny: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, resamples) counts of each position drawn, for both sides, drawn as
+    ratio_of_medians_ci draws them (the same generator, batches and order)."""
+    generator = np.random.default_rng(seed)
+    batch = max(1, min(resamples, 2**22 // max(nx, ny)))
+    counts = [np.zeros((resamples, n), dtype=_count_type(n)) for n in (nx, ny)]
+    for start in range(0, resamples, batch):
+        size = min(batch, resamples - start)
+        for n, target in zip((nx, ny), counts):
+            drawn = generator.integers(0, n, (size, n))
+            flat = (drawn + n * np.arange(size)[:, None]).ravel()
+            target[start:start + size] = np.bincount(flat, minlength=size * n).reshape(size, n)
+    return np.ascontiguousarray(counts[0].T), np.ascontiguousarray(counts[1].T)
+
+
+def _resampled_medians(samples: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(pairs, resamples): np.median of each resample of each row of `samples` (pairs, n), the
+    resamples given as draw counts per position, transposed: (n, resamples).
+
+    The k-th smallest value of a resample is the sorted sample's value at the number of sorted
+    positions whose running count of draws is still below k."""
+    rows, n = samples.shape
+    order = np.argsort(samples, axis=1, kind="stable")
+    ordered = np.take_along_axis(samples, order, axis=1)
+    ranks = (n // 2 + 1,) if n % 2 else (n // 2, n // 2 + 1)  # the median's order statistics
+    running = np.zeros((rows, counts.shape[1]), dtype=counts.dtype)
+    below = [np.zeros_like(running) for _ in ranks]
+    for position in range(n):
+        running += counts[order[:, position]]
+        for rank, count in zip(ranks, below):
+            count += running < rank
+    starts = (np.arange(rows) * n)[:, None]  # each row's first value in the flattened samples
+    values = [np.take(ordered.ravel(), count + starts) for count in below]
+    return values[0] if n % 2 else (values[0] + values[1]) / 2
+
+
+def _percentile_interval(theta: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval of each row's bootstrap distribution, with the levels and the
+    quantile function scipy.stats.bootstrap uses (scipy.stats.quantile where scipy has it)."""
+    alpha = (1 - confidence) / 2
+    try:
+        from scipy.stats import quantile
+    except ImportError:  # older scipy: numpy's percentile, as its bootstrap used
+        low, high = np.percentile(theta, [alpha * 100, (1 - alpha) * 100], axis=-1)
+        return low, high
+    bounds = quantile(theta, np.array([alpha, 1 - alpha]), axis=-1)
+    return bounds[..., 0], bounds[..., 1]
+
+
 def ratio_ci_from_intervals(numerator: float, numerator_low: float, numerator_high: float,
                             denominator: float, denominator_low: float,
                             denominator_high: float) -> tuple[float, float, float]:
@@ -362,14 +456,27 @@ def ratio_ci_from_intervals(numerator: float, numerator_low: float, numerator_hi
     h = (ln high - ln low) / 2 at the same confidence, the two errors as independent, so the
     log-ratio's half-width is √(h_num² + h_den²) (exact for independent normal log-estimates) and
     the interval is ratio · exp(∓h). Asymmetric intervals are thereby symmetrised; non-positive
-    values give nan bounds.
+    or non-finite values give nan bounds (and a zero denominator a nan ratio).
     """
-    values = (numerator, numerator_low, numerator_high, denominator, denominator_low, denominator_high)
-    if denominator == 0 or not all(math.isfinite(v) for v in values):
-        return (numerator / denominator if denominator else math.nan), math.nan, math.nan
-    ratio = numerator / denominator
-    if min(values) <= 0:
-        return ratio, math.nan, math.nan
-    half = math.hypot((math.log(numerator_high) - math.log(numerator_low)) / 2,
-                      (math.log(denominator_high) - math.log(denominator_low)) / 2)
-    return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+    ratio, low, high = ratios_from_intervals(
+        *(np.array([value], dtype=float) for value in (numerator, numerator_low, numerator_high,
+                                                       denominator, denominator_low,
+                                                       denominator_high)))
+    return float(ratio[0]), float(low[0]), float(high[0])
+
+
+def ratios_from_intervals(numerator, numerator_low, numerator_high, denominator, denominator_low,
+                          denominator_high) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ratio_ci_from_intervals for arrays of the six values (element by element)."""
+    values = [np.asarray(v, dtype=float) for v in (numerator, numerator_low, numerator_high,
+                                                   denominator, denominator_low, denominator_high)]
+    num, num_low, num_high, den, den_low, den_high = values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(den != 0, num / np.where(den != 0, den, 1.0), math.nan)
+        usable = np.logical_and.reduce([np.isfinite(v) & (v > 0) for v in values])
+        safe = [np.where(usable, v, 1.0) for v in values]
+        half = np.hypot((np.log(safe[2]) - np.log(safe[1])) / 2,
+                        (np.log(safe[5]) - np.log(safe[4])) / 2)
+    low = np.where(usable, ratio * np.exp(-half), math.nan)
+    high = np.where(usable, ratio * np.exp(half), math.nan)
+    return ratio, low, high

@@ -24,7 +24,7 @@ def environments(reports: Reports) -> dict[str, dict[str, str]]:
         facts: dict[str, str] = {}
         for column in ENV_COLUMNS:
             if column in rows and len(rows):
-                values = sorted(set(rows[column].astype(str)) - {""})
+                values = sorted(set(rows[column].astype(str).unique()) - {""})
                 if values:
                     facts[column] = " / ".join(values)
         for key in SIDECAR_KEYS:

@@ -7,7 +7,9 @@ compared with like. Problems are ActbenchErrors that name the file and what was 
 
 from __future__ import annotations
 
+import codecs
 import csv
+import functools
 import glob
 import io
 import json
@@ -128,39 +130,110 @@ def _read_sidecar(path: Path, warnings: list[str]) -> dict | None:
     return content
 
 
+# Cells a numeric column may hold for "no value" without the column turning into text.
+_BLANKS = ["", "nan", "NaN", "-nan", "NA", "N/A", "n/a", "null", "NULL", "None", "<NA>"]
+# Read as text although numeric: _sane_medians quotes the cells it leaves out as they are written.
+_RAW_NUMBERS = frozenset({"median_s"})
+
+
 def _read_csv(path: Path, warnings: list[str]) -> pd.DataFrame:
-    """All complete rows as text. A last line cut off mid-write (a killed process) is dropped
-    with a warning; any other row with the wrong number of fields is an error naming its line."""
+    """All complete rows: text columns as text, numbers parsed as they are read (numeric() does
+    the rest). A last line cut off mid-write (a killed process) is dropped with a warning; any
+    other row with the wrong number of fields is an error naming its line."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ActbenchError(f"cannot read report '{path}': not UTF-8 text; expected a CSV written "
-                            "by actbench micro or train") from None
+        data = path.read_bytes()
     except OSError as error:
         raise ActbenchError(f"cannot read report '{path}': {error.strerror}") from None
-    if not text.strip():
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if not data.strip():
         raise ActbenchError(f"report '{path}' is empty; expected a CSV written by actbench micro "
                             "or train")
-    if not text.endswith("\n"):
-        cut = text.rfind("\n") + 1
-        if cut and text[cut:].strip():
+    if not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        if cut and data[cut:].strip():
             warnings.append(f"'{path}' ends in a truncated row (a write was interrupted); it is "
                             "left out")
-        text = text[:cut] if cut else text + "\n"
+        data = data[:cut] if cut else data + b"\n"
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as error:
-        raise ActbenchError(f"cannot read report '{path}': {error}") from None
-    header, body = rows[0], [row for row in rows[1:] if row]
+        header = next(csv.reader([data[:data.index(b"\n")].decode("utf-8")]), [])
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ActbenchError(f"report '{path}' names the column(s) {', '.join(repeated)} more than "
                             "once; expected a CSV written by actbench micro or train")
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise ActbenchError(f"report '{path}' line {number} has {len(row)} fields, the header "
-                                f"{len(header)}; the file is damaged")
-    return pd.DataFrame(body, columns=header, dtype=str)
+    if not header:
+        return pd.DataFrame()
+    _check_field_counts(path, data, len(header))
+    return _parse(path, data, header)
+
+
+def _not_utf8(path: Path) -> ActbenchError:
+    return ActbenchError(f"cannot read report '{path}': not UTF-8 text; expected a CSV written by "
+                         "actbench micro or train")
+
+
+def _check_field_counts(path: Path, data: bytes, width: int) -> None:
+    """Every record after the header must have `width` fields. Lines are counted as bytes (commas
+    plus one); the few lines with quotes are parsed as CSV, and a file where a quoted field spans
+    lines is read with the csv module throughout."""
+    number, quoted = 1, []
+    for line in io.BytesIO(data):
+        if not line.rstrip(b"\r\n"):
+            continue  # blank lines are no records
+        if b'"' in line:
+            if line.count(b'"') % 2:
+                return _check_records(path, data, width)
+            quoted.append((number, line))
+        elif number > 1 and line.count(b",") + 1 != width:
+            _damaged(path, number, line.count(b",") + 1, width)
+        number += 1
+    for number, line in quoted:
+        fields = len(next(csv.reader([line.decode("utf-8", "replace")])))
+        if number > 1 and fields != width:
+            _damaged(path, number, fields, width)
+    return None
+
+
+def _check_records(path: Path, data: bytes, width: int) -> None:
+    """_check_field_counts for files whose quoted fields span lines: the csv module's records."""
+    try:
+        records = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        body = (record for index, record in enumerate(records) if index and record)
+        for number, record in enumerate(body, start=2):
+            if len(record) != width:
+                _damaged(path, number, len(record), width)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except csv.Error as error:
+        raise ActbenchError(f"cannot read report '{path}': {error}") from None
+
+
+def _damaged(path: Path, number: int, fields: int, width: int):
+    raise ActbenchError(f"report '{path}' line {number} has {fields} fields, the header {width}; "
+                        "the file is damaged")
+
+
+def _parse(path: Path, data: bytes, header: list[str]) -> pd.DataFrame:
+    """The rows of a checked file: text columns as text, numbers read as numbers where every cell
+    of the column is one or blank (numeric() converts the rest)."""
+    text = [c for c in header if _is_text(c, header) or c in _RAW_NUMBERS]
+    try:
+        frame = pd.read_csv(io.BytesIO(data), header=0, names=header, encoding="utf-8",
+                            dtype=dict.fromkeys(text, str), keep_default_na=False,
+                            na_values={c: _BLANKS for c in header if c not in text},
+                            skip_blank_lines=True)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except (pd.errors.ParserError, ValueError) as error:
+        reason = " ".join(str(error).split())
+        raise ActbenchError(f"cannot read report '{path}': {reason}") from None
+    return frame
+
+
+def _is_text(column: str, columns) -> bool:
+    """Whether a column holds text (names, flags, environment, sweep values), not numbers."""
+    return column in TEXT_COLUMNS or column == "file" or column in _sweep_names(tuple(columns))
 
 
 def detect_kind(path: Path, frame: pd.DataFrame) -> str:
@@ -173,7 +246,7 @@ def detect_kind(path: Path, frame: pd.DataFrame) -> str:
                             "expected a CSV written by actbench micro or train")
     if frame.empty:
         raise ActbenchError(f"report '{path}' has a header but no rows; nothing finished there")
-    kinds = sorted(set(frame["kind"]) - {""})
+    kinds = sorted(set(frame["kind"].astype(str).unique()) - {""})
     if len(kinds) != 1 or kinds[0] not in KINDS:
         found = ", ".join(kinds) or "none"
         raise ActbenchError(f"'{path}' has report kind {found}; expected one of micro, train, "
@@ -188,19 +261,30 @@ def detect_kind(path: Path, frame: pd.DataFrame) -> str:
 
 
 def numeric(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numbers where the schema has numbers (blank cells become NaN); text columns stay text."""
-    frame = frame.copy()
+    """Numbers where the schema has numbers (blank cells, and cells that are no number, become
+    NaN); text columns stay text. Columns already read as numbers are kept as they are."""
+    converted = {}
     for column in frame.columns:
-        if column not in TEXT_COLUMNS and column != "file" and column not in sweep_columns(frame):
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
+        if _is_text(column, frame.columns):
+            continue
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):  # every cell true / false: no number among them
+            converted[column] = pd.Series(np.nan, index=frame.index)
+        elif not pd.api.types.is_numeric_dtype(values):  # true / false among numbers: no number
+            converted[column] = pd.to_numeric(values.astype(str), errors="coerce")
+    return frame.assign(**converted) if converted else frame
 
 
 def sweep_columns(frame: pd.DataFrame) -> list[str]:
     """The sweep keys of a train or epoch frame: the dotted columns (model.depth, optim.lr) that
     are neither report columns nor noise evaluations (noise_0.5_acc has a dot too)."""
-    return [c for c in frame.columns
-            if "." in c and c not in RUN_COLUMNS and not NOISE_COLUMN.fullmatch(c)]
+    return list(_sweep_names(tuple(frame.columns)))
+
+
+@functools.lru_cache(maxsize=64)
+def _sweep_names(columns: tuple) -> tuple[str, ...]:
+    return tuple(c for c in columns
+                 if "." in c and c not in RUN_COLUMNS and not NOISE_COLUMN.fullmatch(c))
 
 
 def _labels(paths: Sequence[Path]) -> list[str]:
@@ -232,7 +316,7 @@ def _sane_medians(frame: pd.DataFrame, label: str, warnings: list[str]) -> pd.Da
         shown = ", ".join(repr(v) for v in list(dict.fromkeys(frame.loc[bad, "median_s"]))[:3])
         warnings.append(f"'{label}': {int(bad.sum())} measured row(s) have a median_s that is not a "
                         f"positive number of seconds ({shown}); they are left out")
-    frame = frame[~bad].copy()
+        frame = frame[~bad]
     if {"ci_low_s", "ci_high_s"} <= set(frame.columns):
         median = pd.to_numeric(frame["median_s"], errors="coerce")
         low = pd.to_numeric(frame["ci_low_s"], errors="coerce")
@@ -242,7 +326,8 @@ def _sane_medians(frame: pd.DataFrame, label: str, warnings: list[str]) -> pd.Da
             warnings.append(f"'{label}': {int(inverted.sum())} row(s) have an interval that does not "
                             "hold their median (ci_low_s <= median_s <= ci_high_s); those intervals "
                             "are left out")
-            frame.loc[inverted, ["ci_low_s", "ci_high_s"]] = ""
+            frame = frame.copy()
+            frame.loc[inverted, ["ci_low_s", "ci_high_s"]] = np.nan
     return frame
 
 
@@ -300,20 +385,31 @@ def _attach_samples(files: list[ReportFile], micro: pd.DataFrame, samples: pd.Da
             warnings.append(f"samples '{f.path}' belong to no micro report given (expected "
                             f"{stem.name}.csv); they are not used")
             continue
-        medians = micro[micro["file"] == owner].set_index(list(MICRO_KEY))["median_s"]
-        matching, mismatched = [], 0
-        for key, group in own.groupby(list(MICRO_KEY), sort=False):
-            median = medians.get(key)
-            value = float(group["seconds_per_call"].median())
-            if median is not None and np.isclose(value, float(median), rtol=1e-6, atol=0):
-                matching.append(group.assign(file=owner))
-            else:
-                mismatched += 1
+        matching, mismatched = _matching_samples(own, micro[micro["file"] == owner])
         if mismatched:
             warnings.append(f"samples '{f.path}': {mismatched} configuration(s) do not match the "
                             f"medians in '{owner}'; their samples are not used")
-        kept += matching
+        if len(matching):
+            kept.append(matching.assign(file=owner))
     return pd.concat(kept, ignore_index=True) if kept else samples.iloc[0:0]
+
+
+def _matching_samples(own: pd.DataFrame, micro: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The samples of the configurations whose median is their micro row's median_s (grouped by
+    configuration, in file order), and how many configurations do not match."""
+    keys = list(MICRO_KEY)
+    group = own.groupby(keys, sort=False).ngroup().to_numpy(dtype=float)
+    medians = own.groupby(keys, sort=False)["seconds_per_call"].median()
+    rows = micro.drop_duplicates(keys).set_index(keys)["median_s"]
+    at = rows.index.get_indexer(medians.index)
+    expected = np.full(len(at), np.nan)
+    expected[at >= 0] = rows.to_numpy(dtype=float, na_value=np.nan)[at[at >= 0]]
+    matches = np.isclose(medians.to_numpy(dtype=float), expected, rtol=1e-6, atol=0)
+    keep = np.isfinite(group)
+    keep[keep] = matches[group[keep].astype(np.int64)]
+    order = np.argsort(np.where(keep, group, -1), kind="stable")[-int(keep.sum()):] \
+        if keep.any() else np.array([], dtype=np.int64)
+    return own.iloc[order], int((~matches).sum())
 
 
 def parse_where(conditions: Iterable[str]) -> list[tuple[str, bool, list[str]]]:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from ..errors import ActbenchError
 from .environments import difference_warnings, environments
 from .gates import GateResult, check_gate, parse_gate
@@ -110,7 +112,7 @@ def compare_reports(patterns: Sequence[str], *, where: Sequence[str] = (), metri
         known = sorted({c for frame in (reports.micro, reports.train) for c in frame.columns})
         raise ActbenchError(f"--by '{by}' is not a column of the reports; expected activation, impl, "
                             f"file or one of {', '.join(known)}")
-    activations = {kind: list(dict.fromkeys(frame["activation"].astype(str)))
+    activations = {kind: list(pd.unique(frame["activation"].astype(str)))
                    for kind, frame in (("micro", reports.micro), ("train", reports.train))
                    if not frame.empty}
     if baseline is not None and by == "activation" and len(activations) == 2:

@@ -22,6 +22,12 @@ from .html import significant_sections, write_html_report
 from .plots import check_output_path
 
 
+# The terminal shows the first this many micro rows (a larger comparison ends with a note that
+# says how to get all of them): a table of hundreds of thousands of lines is read by no one, and
+# drawing it would take longer than the comparison itself.
+TERMINAL_MICRO_ROWS = 2000
+
+
 @dataclass(frozen=True)
 class Message:
     """One piece of output: a `line` for stderr, `text` for stdout as it is, or `sections` for
@@ -59,7 +65,7 @@ def _tables(comparison: Comparison, results: list[GateResult], fmt: str, out: Pa
     if out is None and quiet:
         return
     if out is None and fmt == "table":
-        yield Message(sections=comparison_sections(comparison))
+        yield Message(sections=comparison_sections(comparison, TERMINAL_MICRO_ROWS))
         return
     text = export(fmt, comparison, results)
     if out is None:

@@ -11,6 +11,7 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 
 import numpy as np
 import pandas as pd
@@ -71,65 +72,143 @@ def speedup_text(ratio: float, low: float, high: float, is_time: bool) -> str:
 
 
 def _ratio_text(row, comparison) -> str:
-    if row["is_baseline"]:
+    return _ratio_cell(row["is_baseline"], row["ratio"], row["ratio_low"], row["ratio_high"],
+                       comparison)
+
+
+def _ratio_cell(is_baseline, ratio, low, high, comparison) -> str:
+    if is_baseline:
         return "baseline"
-    if not _finite(row["ratio"]):
+    if not _finite(ratio):
         return ""
     if comparison.by != "activation" and comparison.is_time:
-        return speedup_text(row["ratio"], row["ratio_low"], row["ratio_high"], True)
-    text = f"{row['ratio']:.2f}x"
-    if _finite(row["ratio_low"]) and _finite(row["ratio_high"]):
-        text += f" ({row['ratio_low']:.2f}–{row['ratio_high']:.2f})"
+        return speedup_text(ratio, low, high, True)
+    text = f"{ratio:.2f}x"
+    if _finite(low) and _finite(high):
+        text += f" ({low:.2f}–{high:.2f})"
     return text
 
 
-def micro_sections(comparison) -> list[Section]:
+def micro_sections(comparison, max_rows: int | None = None) -> list[Section]:
     """One section per group (device, dtype, pass, and file where files are groups); a shape
-    column when a section spans several sizes; the best value per size highlighted."""
+    column when a section spans several sizes; the best value per size highlighted.
+
+    Cells are formatted a column at a time, and only for the rows shown: with `max_rows`, the
+    sections keep their order and hold at most that many rows together (the one where the limit
+    falls is cut short, later ones are left out) and the last section shown says what is not."""
     table = comparison.table
     outer = [k for k in comparison.group_keys if k not in ("numel", "activation", "impl")]
-    inner = [k for k in comparison.group_keys if k in ("activation", "impl")]
-    sections = []
-    baseline_name = comparison.baseline
-    for key, group in table.groupby(outer, sort=False) if outer else [((), table)]:
-        key = key if isinstance(key, tuple) else (key,)
-        rows = []
-        best_rows: set[int] = set()
-        shapes = list(dict.fromkeys(group["shape"].astype(str)))
-        compared = [k for k in comparison.group_keys if k not in outer]  # what shares a baseline
-        for _, together in group.groupby(compared, sort=False) if compared else [((), group)]:
-            usable = together[together["value"].map(_finite)]
-            if len(usable) > 1:
-                pick = usable["value"].idxmax() if comparison.higher_is_better else usable["value"].idxmin()
-                best_rows.add(pick)
-        for index, row in group.iterrows():
-            cells = {k: _text(row[k]) for k in (*inner, *comparison.label_keys) if k != "shape"}
-            if len(shapes) > 1:
-                cells["shape"] = str(row["shape"])
-            cells[comparison.metric] = format_value(row["value"], comparison.metric)
-            if comparison.metric == "median_s":
-                cells["± CI"] = (f"{100 * (row['value_high'] - row['value_low']) / 2 / row['value']:.1f} %"
-                                 if _finite(row["value_low"]) and row["value"] else "")
-            cells[f"vs {baseline_name}"] = _ratio_text(row, comparison)
-            if comparison.metric != "gbps":
-                cells["GB/s"] = f"{row['gbps']:.1f}" if _finite(row["gbps"]) else ""
-            cells["roofline"] = (f"{100 * row['roofline_frac']:.0f} %" if _finite(row["roofline_frac"])
-                                 else "")
-            cells["saved"] = f"{row['saved_x_input']:.2f}x" if _finite(row["saved_x_input"]) else ""
-            status = "" if row["status"] in ("ok", "noisy") else str(row["status"])
-            cells["flags"] = ", ".join(x for x in (status, str(row["flags"]).replace(";", ", ")) if x)
-            rows.append((index, cells))
-        frame = pd.DataFrame([cells for _, cells in rows])
-        highlight = {(position, comparison.metric) for position, (index, _) in enumerate(rows)
-                     if index in best_rows}
-        shown = [_text(v) or "—" for k, v in zip(outer, key)
-                 if k != "file" or table["file"].nunique() > 1]
-        title = " · ".join(shown) or "micro"
-        frame = frame.fillna("")
-        sections.append(Section(title, frame, [], highlight))
+    best = _best_rows(table, comparison, outer)
+    several_files = "file" in table and table["file"].nunique() > 1
+    parts = _section_rows(table, outer)
+    before = np.cumsum([0] + [len(rows) for _, rows in parts])  # rows in the sections before
+    budget = before[-1] if max_rows is None else max_rows
+    shown = [(key, rows[:budget - before[i]]) for i, (key, rows) in enumerate(parts)
+             if before[i] < budget]
+    formatted = _micro_cells(table.iloc[np.concatenate([r for _, r in shown])], comparison) \
+        if shown else pd.DataFrame()
+    sections, start = [], 0
+    for (key, rows), (_, every) in zip(shown, parts):
+        frame = formatted.iloc[start:start + len(rows)].reset_index(drop=True)
+        start += len(rows)
+        if table["shape"].iloc[every].astype(str).nunique() < 2:
+            frame = frame.drop(columns="shape")
+        highlight = {(position, comparison.metric) for position, index in enumerate(rows)
+                     if index in best}
+        titled = [_text(v) or "—" for k, v in zip(outer, key) if k != "file" or several_files]
+        sections.append(Section(" · ".join(titled) or "micro", frame, [], highlight))
     if sections:
-        sections[-1].notes = list(comparison.notes) + _micro_legend(comparison)
+        cut = [_left_out(start, before[-1])] if start < before[-1] else []
+        sections[-1].notes = list(comparison.notes) + _micro_legend(comparison) + cut
     return sections
+
+
+def _section_rows(table: pd.DataFrame, outer: list[str]) -> list[tuple[tuple, np.ndarray]]:
+    """(key, row positions) per section, in the order of first appearance; rows whose key has a
+    blank (nan) value belong to no section, as with groupby."""
+    if not outer:
+        return [((), np.arange(len(table)))]
+    codes = table.groupby(outer, sort=False).ngroup().to_numpy(dtype=float)
+    order = np.argsort(codes, kind="stable")
+    order = order[np.isfinite(codes[order])]
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    parts = np.split(order, bounds) if len(order) else []
+    keys = table[outer].iloc[[rows[0] for rows in parts]].itertuples(index=False, name=None)
+    return list(zip(keys, parts))
+
+
+def _best_rows(table: pd.DataFrame, comparison, outer: list[str]) -> set[int]:
+    """Positions of the best value among the rows that share a baseline (where there are two
+    finite values at least): the highest, or the lowest where lower is better."""
+    compared = [k for k in comparison.group_keys if k not in outer]
+    values = pd.to_numeric(table["value"], errors="coerce")
+    usable = table.assign(value=values)[np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))]
+    keys = [*outer, *compared]
+    if not keys:
+        usable = usable.assign(_all=0)
+        keys = ["_all"]
+    grouped = usable.groupby(keys, sort=False)["value"]
+    several = grouped.transform("size") > 1
+    picks = (usable[several].groupby(keys, sort=False)["value"]
+             .agg("idxmax" if comparison.higher_is_better else "idxmin"))
+    return {table.index.get_loc(label) for label in picks}
+
+
+def _micro_cells(rows: pd.DataFrame, comparison) -> pd.DataFrame:
+    """The formatted cells of these rows, a column at a time (a shape column always)."""
+    metric = comparison.metric
+    inner = [k for k in comparison.group_keys if k in ("activation", "impl")]
+    cells = {k: [_text(v) for v in rows[k].tolist()]
+             for k in dict.fromkeys((*inner, *comparison.label_keys)) if k != "shape"}
+    cells["shape"] = [str(v) for v in rows["shape"].tolist()]
+    value = rows["value"].tolist()
+    cells[metric] = [format_value(v, metric) for v in value]
+    if metric == "median_s":
+        cells["± CI"] = [f"{100 * (high - low) / 2 / v:.1f} %" if _finite(low) and v else ""
+                         for v, low, high in zip(value, rows["value_low"].tolist(),
+                                                 rows["value_high"].tolist())]
+    cells[f"vs {comparison.baseline}"] = _ratio_cells(rows, comparison)
+    if metric != "gbps":
+        cells["GB/s"] = _number_cells(rows["gbps"], "{:.1f}")
+    cells["roofline"] = _number_cells(100 * pd.to_numeric(rows["roofline_frac"], errors="coerce"),
+                                      "{:.0f} %")
+    cells["saved"] = _number_cells(rows["saved_x_input"], "{:.2f}x")
+    cells["flags"] = [", ".join(x for x in ("" if status in ("ok", "noisy") else str(status),
+                                            str(flags).replace(";", ", ")) if x)
+                      for status, flags in zip(rows["status"].tolist(), rows["flags"].tolist())]
+    return pd.DataFrame(cells).fillna("")
+
+
+def _finite_values(column: pd.Series) -> tuple[list, np.ndarray]:
+    """The values, and where each is a finite number (as _finite decides, a column at a time)."""
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return numbers.tolist(), np.isfinite(numbers)
+
+
+def _number_cells(column: pd.Series, pattern: str) -> list[str]:
+    values, finite = _finite_values(column)
+    form = pattern.format
+    return [form(v) if ok else "" for v, ok in zip(values, finite.tolist())]
+
+
+def _ratio_cells(rows: pd.DataFrame, comparison) -> list[str]:
+    """_ratio_cell for every row: the common case (ratios with an optional interval) inline."""
+    if comparison.by != "activation" and comparison.is_time:
+        columns = (rows[k].tolist() for k in ("is_baseline", "ratio", "ratio_low", "ratio_high"))
+        return [_ratio_cell(*values, comparison) for values in zip(*columns)]
+    ratio, has_ratio = _finite_values(rows["ratio"])
+    low, has_low = _finite_values(rows["ratio_low"])
+    high, has_high = _finite_values(rows["ratio_high"])
+    return ["baseline" if base else "" if not ok else
+            f"{r:.2f}x ({lo:.2f}–{hi:.2f})" if bounded else f"{r:.2f}x"
+            for base, ok, r, lo, hi, bounded in zip(
+                rows["is_baseline"].tolist(), has_ratio.tolist(), ratio, low, high,
+                (has_low & has_high).tolist())]
+
+
+def _left_out(shown: int, total: int) -> str:
+    return (f"only the first {shown:,} of {total:,} rows are shown here; --format csv, json or "
+            "markdown (or -o FILE) writes them all, --where narrows the comparison")
 
 
 def _micro_legend(comparison) -> list[str]:
@@ -210,11 +289,12 @@ def train_sections(comparison, title: str | None = None) -> list[Section]:
     return [Section(title, frame, notes, {(p, f"mean ± std{unit}") for p in best})]
 
 
-def comparison_sections(comparison) -> list[Section]:
-    """Every table of a comparison, in order: micro, train, then accuracy under input noise."""
+def comparison_sections(comparison, max_micro_rows: int | None = None) -> list[Section]:
+    """Every table of a comparison, in order: micro, train, then accuracy under input noise;
+    at most `max_micro_rows` micro rows (micro_sections), all of them by default."""
     sections = []
     if comparison.micro is not None:
-        sections += micro_sections(comparison.micro)
+        sections += micro_sections(comparison.micro, max_micro_rows)
     if comparison.train is not None:
         sections += train_sections(comparison.train)
     if comparison.noise is not None:
@@ -265,18 +345,27 @@ def markdown(sections: list[Section], warnings: list[str] = (), gates: list[str]
         numeric = [c not in {"activation", "impl", "file", "test", "note", "flags"} for c in columns]
         out.write("| " + " | ".join(_markdown_cell(c) for c in columns) + " |\n")
         out.write("|" + "|".join("---:" if n else "---" for n in numeric) + "|\n")
-        for position, row in enumerate(section.table.itertuples(index=False)):
-            cells = []
-            for column, value in zip(columns, row):
-                text = _markdown_cell(value)
-                cells.append(f"**{text}**" if (position, column) in section.highlight and text else text)
-            out.write("| " + " | ".join(cells) + " |\n")
+        out.writelines(_markdown_rows(section))
         for note in section.notes:
             out.write(f"\n{_markdown_cell(note)}\n")
         out.write("\n")
     for line in gates:
         out.write(f"- {_markdown_cell(line)}\n")
     return out.getvalue()
+
+
+def _markdown_rows(section: Section) -> list[str]:
+    """The table's lines, a column at a time (each distinct cell escaped once)."""
+    columns = []
+    for column in section.table.columns:
+        values = section.table[column].tolist()
+        escaped = {value: _markdown_cell(value) for value in set(values)}
+        cells = [escaped[value] for value in values]
+        for position, name in section.highlight:
+            if name == column and position < len(cells) and cells[position]:
+                cells[position] = f"**{cells[position]}**"
+        columns.append(cells)
+    return ["| " + " | ".join(row) + " |\n" for row in zip(*columns)]
 
 
 def tidy_frame(micro=None, train=None, noise=None) -> pd.DataFrame:
@@ -317,14 +406,69 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def json_text(micro=None, train=None, warnings: list[str] = (), gates: list[dict] = (),
               noise=None) -> str:
+    """The document as json.dumps(indent=2) writes it; the rows, which can be millions, are
+    written a column at a time into their place (_json_rows), character for character the same."""
     document = {"warnings": list(warnings), "gates": list(gates)}
+    tables = {}
+
+    def rows_of(name: str, comparison) -> str:
+        marker = f"\0actbench-rows-{name}\0"
+        tables[json.dumps(marker)] = comparison.table
+        return marker
+
     if micro is not None:
         document["micro"] = {"metric": micro.metric, "by": micro.by, "baseline": micro.baseline,
-                             "notes": micro.notes, "rows": _records(micro.table)}
+                             "notes": micro.notes, "rows": rows_of("micro", micro)}
     for name, comparison in (("train", train), ("noise", noise)):
         if comparison is not None:
             document[name] = {"metric": comparison.metric, "baseline": comparison.baseline,
                               "alpha": comparison.alpha,
                               "higher_is_better": comparison.higher_is_better,
-                              "notes": comparison.notes, "rows": _records(comparison.table)}
-    return json.dumps(document, indent=2) + "\n"
+                              "notes": comparison.notes, "rows": rows_of(name, comparison)}
+    text, pieces = json.dumps(document, indent=2), []
+    for marker, table in tables.items():  # each list sits two levels down: document, section
+        before, _, text = text.partition(marker)
+        pieces += [before, *_json_rows(table, level=2)]
+    return "".join([*pieces, text, "\n"])
+
+
+JSON_CHUNK_ROWS = 50_000  # rows turned into text at a time
+
+
+def _json_rows(frame: pd.DataFrame, level: int) -> list[str]:
+    """The pieces of json.dumps(_records(frame), indent=2) for a list at nesting `level`, built a
+    column at a time for JSON_CHUNK_ROWS rows at a time."""
+    chunk = JSON_CHUNK_ROWS
+    if frame.empty:
+        return ["[]"]
+    item, key = " " * 2 * (level + 1), " " * 2 * (level + 2)
+    prefixes = [f"{key}{encode_basestring_ascii(str(name))}: " for name in frame.columns]
+    pieces = ["[\n"]
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start:start + chunk]
+        columns = [prefix + _json_cells(part[name])
+                   for prefix, name in zip(prefixes, frame.columns)]
+        rows = [f"{item}{{\n" + ",\n".join(cells) + f"\n{item}}}" for cells in zip(*columns)]
+        pieces.append((",\n" if start else "") + ",\n".join(rows))
+    return [*pieces, "\n" + " " * 2 * level + "]"]
+
+
+def _json_cells(column: pd.Series) -> np.ndarray:
+    """Each value of a column as json.dumps writes _json_value of it (an array of text)."""
+    kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
+    if kind == "b":
+        return np.where(column.to_numpy(), "true", "false").astype(object)
+    if kind in ("i", "u"):
+        return np.array(list(map(int.__repr__, column.tolist())), dtype=object)
+    if kind == "f":
+        values = column.to_numpy(dtype=float)
+        texts = np.array(list(map(float.__repr__, values.tolist())), dtype=object)
+        texts[np.isnan(values)] = "null"
+        texts[values == math.inf], texts[values == -math.inf] = '"inf"', '"-inf"'
+        return texts
+    if isinstance(column.dtype, pd.StringDtype):
+        codes, texts = pd.factorize(column)  # repeated names: each encoded once
+        encoded = np.array([*(json.dumps(_json_value(text)) for text in texts), "null"],
+                           dtype=object)
+        return encoded[codes]  # code -1 (a blank cell) is the last entry: null
+    return np.array([json.dumps(_json_value(value)) for value in column.tolist()], dtype=object)
