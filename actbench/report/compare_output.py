@@ -45,6 +45,7 @@ def compare_output(patterns: Sequence[str], *, fmt: str | None = None, out: Path
     """Compare the reports (`options` are compare_reports' keywords), check the gates, and yield
     the output. Every mistake in the options is raised before the first message."""
     fmt = output_format(fmt, out)
+    _check_not_an_input(patterns, out=out, plot=plot)
     if plot is not None:
         check_output_path(plot)
     comparison = compare_reports(patterns, **options)
@@ -57,6 +58,20 @@ def compare_output(patterns: Sequence[str], *, fmt: str | None = None, out: Path
     if plot is not None:
         for path in comparison_figures(comparison, plot):
             yield Message(line=f"wrote {path}")
+
+
+def _check_not_an_input(patterns: Sequence[str], **outputs: Path | None) -> None:
+    """Refuse an output that would overwrite a report being read, or its sidecar or epochs file
+    (`-o reports/r.csv` over the report, `-o r.json` over its sidecar)."""
+    from ..compare.load import expand_paths
+    from ..records.paths import epochs_path, sidecar_path
+
+    inputs = expand_paths(patterns)
+    taken = {p.resolve() for path in inputs for p in (path, sidecar_path(path), epochs_path(path))}
+    for option, path in outputs.items():
+        if path is not None and Path(path).resolve() in taken:
+            raise ActbenchError(f"--{option} '{path}' is one of the reports being compared (or a "
+                                "file that belongs to one); write the output to another file")
 
 
 def _tables(comparison: Comparison, results: list[GateResult], fmt: str, out: Path | None,

@@ -189,15 +189,12 @@ OPTION_CASES = [
     ("compare-out-new-folder-bad-metric", ["compare", "{tmp}/existing.csv", "-o", "{tmp}/new/out.md",
                                            "--metric", "nosuch"], "metric 'nosuch'"),
     ("compare-out-folder", ["compare", "{tmp}/existing.csv", "-o", "{tmp}"], "is a folder"),
-    pytest.param("compare-out-is-the-report", ["compare", "{tmp}/existing.csv", "-o", "{tmp}/existing.csv"],
-                 "existing.csv", marks=pytest.mark.xfail(
-                     strict=True, reason="compare writes its output over the report it reads "
-                     "(exit 0, 'wrote ...existing.csv'); the check belongs in "
-                     "report/compare_output.py")),
-    pytest.param("compare-out-is-the-sidecar", ["compare", "{tmp}/existing.csv", "-o", "{tmp}/existing.json"],
-                 "existing.json", marks=pytest.mark.xfail(
-                     strict=True, reason="compare writes its JSON output over the sidecar of a "
-                     "report it reads (exit 0); the check belongs in report/compare_output.py")),
+    ("compare-out-is-the-report", ["compare", "{tmp}/existing.csv", "-o", "{tmp}/existing.csv"],
+     "is one of the reports being compared"),
+    ("compare-out-is-the-sidecar", ["compare", "{tmp}/existing.csv", "-o", "{tmp}/existing.json"],
+     "is one of the reports being compared"),
+    ("compare-plot-is-the-epochs-file", ["compare", "{tmp}/existing.csv", "--plot",
+                                         "{tmp}/existing.epochs.csv"], "is one of the reports being compared"),
     ("compare-unknown-option", ["compare", "{tmp}/existing.csv", "--bogus"], "No such option: --bogus"),
     # report
     ("report-without-out", ["report", "{tmp}/existing.csv"], "Missing option '--out' / '-o'"),
