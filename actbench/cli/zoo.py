@@ -18,10 +18,10 @@ def list_activations(
 
     The default implementation is marked with *. Example: `actbench list --family ACON`.
     """
+    from ..catalogue import rows_in_family
     from ..report.zoo_tables import zoo_markdown, zoo_table
-    from ..zoo.registry import specs_in_family
 
-    selected = specs_in_family(family)
+    selected = rows_in_family(family)
     if markdown:
         typer.echo(zoo_markdown(selected))
     else:

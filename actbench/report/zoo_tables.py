@@ -2,38 +2,36 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from ..zoo.properties import Extremum, Properties
-from ..zoo.registry import ActivationSpec
+from ..catalogue import COLUMNS as ZOO_COLUMNS
 
-ZOO_COLUMNS = ("name", "family", "formula", "trainable", "implementations", "source")
-
-
-def _zoo_row(spec: ActivationSpec) -> tuple[str, ...]:
-    trainable = ", ".join(p.name for p in spec.trainable) or "-"
-    impls = ", ".join(f"{i}*" if i == spec.default_impl else i for i in spec.implementations)
-    return spec.name, spec.family, spec.formula, trainable, impls, spec.source
+if TYPE_CHECKING:  # torch-free at import: `actbench list` never imports torch
+    from ..zoo.properties import Extremum, Properties
+    from ..zoo.registry import ActivationSpec
 
 
-def zoo_table(specs: list[ActivationSpec]) -> Table:
+def zoo_table(rows: list[tuple[str, ...]]) -> Table:
+    """`actbench list`: one row per activation (catalogue rows)."""
     table = Table(title="actbench activations (* = default implementation)", title_justify="left",
                   expand=True)
     ratios = {"formula": 4, "trainable": 2, "implementations": 3, "source": 3}
     for column in ZOO_COLUMNS:
         table.add_column(column, no_wrap=column not in ratios, ratio=ratios.get(column),
                          min_width=15 if column == "implementations" else None)
-    for spec in specs:
-        table.add_row(*_zoo_row(spec))
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-def zoo_markdown(specs: list[ActivationSpec]) -> str:
+def zoo_markdown(rows: list[tuple[str, ...]]) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
     lines = ["| " + " | ".join(ZOO_COLUMNS) + " |", "|" + "---|" * len(ZOO_COLUMNS)]
-    lines += ["| " + " | ".join(cell(c) for c in _zoo_row(spec)) + " |" for spec in specs]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 

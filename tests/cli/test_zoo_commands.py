@@ -163,3 +163,28 @@ def test_help_shows_no_type_next_to_flags(run_cli, command):
     assert result.exit_code == 0, result.output
     assert "<bool>" not in result.output
     assert "...}..." not in result.output  # a variadic argument reads {REPORT}..., not {REPORT...}...
+
+
+def test_the_catalogue_list_prints_is_the_zoo():
+    """`actbench list` reads generated rows so that it starts without torch; they must be the
+    registry's. When this fails, regenerate them:
+    python -c "import actbench.catalogue as c; c.write()"."""
+    from actbench import catalogue
+
+    assert catalogue.ROWS == catalogue.current_rows()
+
+
+def test_list_does_not_import_torch():
+    code = ("import sys; from actbench.cli import main; sys.argv = ['actbench', 'list', '--markdown']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('torch imported' if 'torch' in sys.modules else 'torch not imported')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("torch not imported")
+    assert "| mish |" in result.stdout
+
+
+def test_list_of_an_unknown_family_is_one_line(run_cli):
+    result = run_cli("list", "--family", "ACONN")
+    assert result.exit_code == 2 and "unknown family 'ACONN'" in result.output and "ACON" in result.output
+    assert len(result.output.strip().splitlines()) == 1
