@@ -49,9 +49,12 @@ def _trainable(name: str, family: str, formula: str, source: str, *, module, rou
 
     def builder_for(impl, route):
         def build(channels=None, **opts):
+            cls = module
             if module.takes_channels:
                 opts["channels"] = channels
-            return module(name, impl, route, **module_kwargs, **opts)
+                if channels is None and module.lazy_class is not None:
+                    cls = module.lazy_class  # channels from the first input
+            return cls(name, impl, route, **module_kwargs, **opts)
         return build
 
     ZOO.append(ActivationSpec(name=name, family=family, formula=formula, source=source,

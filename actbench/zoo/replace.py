@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..errors import ActbenchError
+from ..errors import ActbenchError, ActbenchWarning
 from .modules import ZooActivation
 from .registry import lookup
+from .spec import ActivationSpec
 
 # Hidden-layer activations. Sigmoid, Tanh and Hardsigmoid are left alone by default: in most models
 # they are gates (squeeze-excitation, LSTM-style), not the activation under study.
@@ -17,6 +21,55 @@ DEFAULT_TARGETS: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
     nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish, nn.Hardtanh, ZooActivation,
 )
+GATES: tuple[type[nn.Module], ...] = (nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.GLU)
+GATE_NAMES = frozenset({"sigmoid", "tanh", "hardsigmoid"})
+
+# Activation classes of other libraries that do not subclass torch's, by `module.qualname`
+# (matched along the class's MRO, so their subclasses count too); no library is imported.
+# torchvision builds its models from torch's own classes, which are matched by type.
+_TIMM = {"Swish": "silu", "SiLU": "silu", "Mish": "mish", "Sigmoid": "sigmoid", "Tanh": "tanh",
+         "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid", "HardMish": "hard_mish",
+         "PReLU": "prelu", "GELU": "gelu", "GELUTanh": "gelu_tanh", "QuickGELU": "quick_gelu"}
+_TIMM_ME = {"SwishMe": "silu", "MishMe": "mish", "HardSigmoidMe": "hardsigmoid",
+            "HardSwishMe": "hardswish", "HardMishMe": "hard_mish"}
+FOREIGN_ACTIVATIONS: dict[str, str] = {
+    f"{package}.{module}.{cls}": zoo_name
+    for package in ("timm.layers", "timm.models.layers")
+    for module, table in (("activations", _TIMM), ("activations_me", _TIMM_ME))
+    for cls, zoo_name in table.items()
+}
+_ACTIVATION_LIKE = re.compile(r"[Aa]ctivation|Act(?![a-z])|(^|_)act(_|$)")
+LAST_DIM_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Embedding)  # their outputs: (..., C)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """One entry of replace_activations' plan: a module found at `path` and what becomes of it.
+
+    `new` is the activation it becomes, None when it is left alone (`note` says why). `channels`
+    is None where the channel count is read from the data at the first forward (the ACON family)
+    or not needed; `axis` is the channel dim of channel-wise activations (1, or -1 after a Linear).
+    """
+
+    path: str
+    old: str
+    new: str | None
+    channels: int | None = None
+    axis: int | None = None
+    note: str = ""
+
+
+def qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def foreign_activation(module: nn.Module) -> str | None:
+    """The zoo name of another library's activation class (or a subclass of one), else None."""
+    for cls in type(module).__mro__:
+        name = FOREIGN_ACTIVATIONS.get(qualified_name(cls))
+        if name is not None:
+            return name
+    return None
 
 
 def output_channels(module: nn.Module) -> int | None:
@@ -36,7 +89,27 @@ def output_channels(module: nn.Module) -> int | None:
     return None
 
 
-def _walk(module: nn.Module, prefix: str = "") -> Iterator[tuple[nn.Module, str, nn.Module, str]]:
+def _is_target(module: nn.Module, targets: tuple | None) -> bool:
+    """Whether `module` is replaced: one of `targets` (types, or qualified class names), or by
+    default a torch hidden-layer activation or another library's one that is not a gate."""
+    if targets is None:
+        name = foreign_activation(module)
+        return isinstance(module, DEFAULT_TARGETS) or (name is not None and name not in GATE_NAMES)
+    names = {qualified_name(cls) for cls in type(module).__mro__}
+    return any(isinstance(module, t) if isinstance(t, type) else t in names for t in targets)
+
+
+def _left_alone(module: nn.Module) -> str:
+    """Why an activation-like module that is not replaced is worth a mention ("" if it is not)."""
+    if isinstance(module, GATES) or foreign_activation(module) in GATE_NAMES:
+        return "a gate by design, left alone unless named in targets="
+    if not module._modules and _ACTIVATION_LIKE.search(type(module).__name__):
+        return "unknown activation-like class, not replaced: name it in targets= to replace it"
+    return ""
+
+
+def _walk(module: nn.Module, stop: Callable[[nn.Module], bool],
+          prefix: str = "") -> Iterator[tuple[nn.Module, str, nn.Module, str]]:
     """(parent, attribute, child, dotted path) in registration order, not entering activations.
 
     Every slot is visited, also a second slot holding the same module (named_children skips those).
@@ -46,8 +119,8 @@ def _walk(module: nn.Module, prefix: str = "") -> Iterator[tuple[nn.Module, str,
             continue
         path = f"{prefix}{name}"
         yield module, name, child, path
-        if not isinstance(child, ZooActivation):
-            yield from _walk(child, f"{path}.")
+        if not (isinstance(child, ZooActivation) or stop(child)):
+            yield from _walk(child, stop, f"{path}.")
 
 
 def _reference_tensor(module: nn.Module) -> torch.Tensor | None:
@@ -57,41 +130,105 @@ def _reference_tensor(module: nn.Module) -> torch.Tensor | None:
     return None
 
 
-def replace_activations(model: nn.Module, name: str, impl: str | None = None,
-                        targets: tuple[type[nn.Module], ...] = DEFAULT_TARGETS, seed: int | None = None,
-                        **options: float) -> int:
-    """Replace every activation module of `targets` type in `model` by `name`; return how many.
+def _channels_and_axis(spec: ActivationSpec, lazy: bool, previous: nn.Module | None, path: str,
+                       channel_dim: int | None) -> tuple[int | None, int | None, str]:
+    """(channels, axis, note) for a new module at `path`; `previous` is the last layer before it
+    that declares its output channels."""
+    if not spec.channelwise:
+        return None, None, ""
+    if lazy:
+        if channel_dim is not None:
+            return None, channel_dim, "channel_dim given"
+        if isinstance(previous, LAST_DIM_LAYERS):
+            return None, -1, f"after {type(previous).__name__}: channels on the last dim"
+        return None, 1, ""
+    channels = None if previous is None else output_channels(previous)
+    if channels is None:
+        raise ActbenchError(f"cannot infer channels for '{path}' (no conv, linear or norm layer "
+                            f"before it); build {spec.name} with actbench.activation(..., "
+                            "channels=N) and assign it yourself")
+    return channels, 1, f"channels of the preceding {type(previous).__name__}"
 
-    Channel-wise activations (ACON family) get `channels` from the closest preceding layer that
-    declares it (conv, linear, norm); others (prelu included) are built without it. New modules land on the model's device and dtype, in its
-    training mode; a module shared by several parents stays shared. With `seed`, the k-th new
-    module is initialised from seed + k: reproducible, and not the same values in every layer.
+
+def _plan(model: nn.Module, spec: ActivationSpec, lazy: bool, targets: tuple | None,
+          channel_dim: int | None) -> tuple[list[Replacement], list[tuple]]:
+    """Every activation-like module found, and the (parent, attribute, child, record) slots to fill."""
+    records: list[Replacement] = []
+    slots: list[tuple] = []
+    previous: nn.Module | None = None
+    for parent, attr, child, path in list(_walk(model, lambda m: _is_target(m, targets))):
+        if output_channels(child) is not None:
+            previous = child
+        old = qualified_name(type(child))
+        if not _is_target(child, targets):
+            reason = _left_alone(child)
+            if reason:
+                records.append(Replacement(path, old, None, note=reason))
+            continue
+        channels, axis, note = _channels_and_axis(spec, lazy, previous, path, channel_dim)
+        records.append(Replacement(path, old, spec.name, channels, axis, note))
+        slots.append((parent, attr, child, records[-1]))
+    return records, slots
+
+
+def _build(spec: ActivationSpec, impl: str | None, lazy: bool, record: Replacement,
+           seed: int | None, options: dict) -> nn.Module:
+    if not lazy:
+        return spec.build(impl=impl, channels=record.channels, seed=seed, **options)
+    impl = spec.default_impl if impl is None else impl.lower()
+    axis = None if record.axis == 1 else record.axis
+    return spec.builders[impl](channels=None, **{**spec.options, **options}, seed=seed,
+                               channel_dim=axis)
+
+
+def replace_activations(model: nn.Module, name: str, impl: str | None = None,
+                        targets: tuple[type[nn.Module] | str, ...] | None = None,
+                        seed: int | None = None, dry_run: bool = False,
+                        channel_dim: int | None = None, **options: float) -> int | list[Replacement]:
+    """Replace every hidden-layer activation module in `model` by `name`; return how many.
+
+    By default the targets are torch's activation classes (DEFAULT_TARGETS, subclasses included)
+    and other libraries' ones known by qualified name (FOREIGN_ACTIVATIONS); gates (Sigmoid, Tanh,
+    Hardsigmoid, GLU) are left alone. `targets` replaces that choice: classes, or qualified class
+    names ("timm.layers.activations.Sigmoid"). With `dry_run`, nothing changes: the plan comes
+    back, a Replacement per module found (left-alone ones included). When nothing is replaced, or
+    an unknown class that looks like an activation is met, an ActbenchWarning says so.
+
+    Channel-wise activations (ACON family) read their channel count from the data at the first
+    forward (build optimisers after it); the channels are on dim 1, or on the last dim right after
+    a Linear or Embedding (tokens (N, L, D), channels-last (N, H, W, C)), or on `channel_dim`.
+    Others (prelu included) get one parameter set. New modules land on the model's device and
+    dtype, in its training mode; a module shared by several parents stays shared. With `seed`,
+    the k-th new module is initialised from seed + k: reproducible, and not the same in every layer.
     """
     spec = lookup(name)
-    spec.build(impl=impl, channels=1 if spec.channelwise else None, seed=0, **options)  # validate
+    probe = spec.build(impl=impl, channels=1 if spec.channelwise else None, seed=0, **options)
+    lazy = spec.channelwise and spec.options is not None and getattr(probe, "lazy_class", None) is not None
+    records, slots = _plan(model, spec, lazy, None if targets is None else tuple(targets), channel_dim)
+    if dry_run:
+        return records
     reference = _reference_tensor(model)
-    replaced: dict[int, nn.Module] = {}
-    channels: int | None = None
-    count = 0
-    for parent, attr, child, path in list(_walk(model)):
-        produced = output_channels(child)
-        if produced is not None:
-            channels = produced
-        if not isinstance(child, targets):
-            continue
-        if id(child) not in replaced:
-            if spec.channelwise and channels is None:
-                raise ActbenchError(f"cannot infer channels for '{path}' (no conv, linear or norm layer "
-                                    f"before it); build {spec.name} with actbench.activation(..., "
-                                    "channels=N) and assign it yourself")
-            layer_seed = None if seed is None else seed + len(replaced)  # reproducible, not identical
-            # Only channel-wise members get a channel count: a non-channel-wise PReLU keeps one
-            # slope, which is right whatever the layout ((N, C, H, W), (N, L, D), after Flatten).
-            module = spec.build(impl=impl, channels=channels if spec.channelwise else None,
-                                seed=layer_seed, **options)
+    built: dict[int, nn.Module] = {}
+    for parent, attr, child, record in slots:
+        if id(child) not in built:
+            layer_seed = None if seed is None else seed + len(built)  # reproducible, not identical
+            module = _build(spec, impl, lazy, record, layer_seed, options)
             if reference is not None:
                 module = module.to(device=reference.device, dtype=reference.dtype)
-            replaced[id(child)] = module.train(child.training)
-        setattr(parent, attr, replaced[id(child)])
-        count += 1
-    return count
+            built[id(child)] = module.train(child.training)
+        setattr(parent, attr, built[id(child)])
+    _warn_about(model, spec, records, len(slots))
+    return len(slots)
+
+
+def _warn_about(model: nn.Module, spec: ActivationSpec, records: list[Replacement], count: int) -> None:
+    left = [r for r in records if r.new is None]
+    unknown = [r for r in left if r.note.startswith("unknown")]
+    if count and not unknown:
+        return
+    shown = [f"'{r.path}' ({r.old}: {r.note})" for r in (left if not count else unknown)][:6]
+    more = f" and {len(left) - len(shown)} more" if not count and len(left) > len(shown) else ""
+    head = (f"replace_activations replaced nothing in {type(model).__name__} by {spec.name}"
+            if not count else f"replace_activations replaced {count} module(s) by {spec.name}")
+    detail = f"; left alone: {', '.join(shown)}{more}" if shown else "; no activation module found"
+    warnings.warn(ActbenchWarning(head + detail), stacklevel=3)

@@ -8,6 +8,7 @@ from torch import nn
 
 import actbench
 from actbench.errors import ActbenchError, UnknownNameError
+from actbench.zoo import registry
 from actbench.zoo.modules import ACON, MetaACON, ZooActivation
 
 TORCH_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.SiLU, nn.LeakyReLU, nn.Mish)
@@ -89,25 +90,27 @@ def test_replaced_mlp_computes_mish_where_the_activations_were():
 
 
 @pytest.mark.parametrize("name, cls", [("acon_c", ACON), ("meta_acon", MetaACON)])
-def test_channel_wise_activations_get_the_preceding_layers_channels(name, cls):
+def test_channel_wise_activations_read_their_channels_at_the_first_forward(name, cls):
     cnn = small_cnn()
     assert actbench.replace_activations(cnn, name) == 2
-    assert all(isinstance(a, cls) for a in activations_of(cnn))
-    assert [a.channels for a in activations_of(cnn)] == [8, 16]  # BatchNorm2d(8), Conv2d(8, 16)
+    assert all(isinstance(a, cls) and a.channels is None for a in activations_of(cnn))
     assert cnn(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+    assert all(type(a) is cls for a in activations_of(cnn))  # materialised: plain modules again
+    assert [a.channels for a in activations_of(cnn)] == [8, 16]
     net = mlp()
     assert actbench.replace_activations(net, name) == 2
-    assert [a.channels for a in activations_of(net)] == [32, 24]  # the Linear layers' out_features
     assert net(torch.randn(4, 20)).shape == (4, 5)
+    assert [a.channels for a in activations_of(net)] == [32, 24]
     nested = Net()
     assert actbench.replace_activations(nested, name) == 3
-    assert [a.channels for a in activations_of(nested)] == [12, 12, 12]
     assert nested(torch.randn(2, 3, 8, 8)).shape == (2, 4)
+    assert [a.channels for a in activations_of(nested)] == [12, 12, 12]
 
 
 def test_acon_c_parameters_are_per_channel_after_replacement():
     cnn = small_cnn()
     actbench.replace_activations(cnn, "acon_c", seed=0)
+    cnn(torch.randn(2, 3, 8, 8))
     first, second = activations_of(cnn)
     assert first.p1.shape == first.p2.shape == first.beta.shape == (8,)
     assert second.p1.shape == (16,)
@@ -129,6 +132,7 @@ def test_a_shared_module_stays_shared():
     model = nn.Sequential(nn.Linear(4, 4), shared, nn.Linear(4, 4), shared)
     assert actbench.replace_activations(model, "acon_c") == 2
     assert model[1] is model[3]
+    model(torch.randn(2, 4))
     assert isinstance(model[1], ACON) and model[1].channels == 4
     assert len(activations_of(model)) == 1  # one module, two slots
 
@@ -178,12 +182,34 @@ def test_an_actbench_activation_is_replaced_whole_not_walked_into():
 
 
 @pytest.mark.parametrize("name", ["acon_a", "acon_b", "acon_c", "meta_acon"])
-def test_channels_that_cannot_be_inferred_are_an_error(name):
+def test_channels_come_from_the_data_even_with_no_layer_before(name):
+    model = nn.Sequential(nn.ReLU(), nn.Linear(4, 6), nn.ReLU())
+    assert actbench.replace_activations(model, name) == 2
+    assert model(torch.randn(3, 4)).shape == (3, 6)
+    assert [model[0].channels, model[2].channels] == [4, 6]
+
+
+@pytest.fixture
+def clean_registry():
+    """Registrations made by a test are removed afterwards."""
+    before = dict(registry._registry), dict(registry._aliases)
+    yield
+    registry._registry.clear(), registry._registry.update(before[0])
+    registry._aliases.clear(), registry._aliases.update(before[1])
+
+
+def test_a_custom_channel_wise_activation_still_takes_the_preceding_layers_channels(clean_registry):
+    """A registered channel-wise factory gets channels= as before; none before it is an error."""
+    actbench.register("test_replace_scaled", lambda channels: ACON("scaled", "custom",
+                      lambda x, p1, p2, beta: x * p1.view(1, -1), channels, "a"),
+                      channelwise=True)
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU())
+    assert actbench.replace_activations(model, "test_replace_scaled") == 1
+    assert model[1].channels == 5
     model = nn.Sequential(nn.ReLU(), nn.Linear(4, 4), nn.ReLU())
     with pytest.raises(ActbenchError, match="cannot infer channels for '0'"):
-        actbench.replace_activations(model, name)
+        actbench.replace_activations(model, "test_replace_scaled")
     assert isinstance(model[0], nn.ReLU) and isinstance(model[2], nn.ReLU)  # nothing half-replaced
-    assert actbench.replace_activations(model, "mish") == 2  # pointwise ones need no channels
 
 
 def test_bad_names_and_options_fail_before_anything_changes():
@@ -257,6 +283,7 @@ def test_seeded_replacement_is_reproducible_and_differs_between_layers():
     first, second = mlp(), mlp()
     for model in (first, second):
         actbench.replace_activations(model, "acon_c", seed=7)
+        model(torch.randn(2, 20))
     a, b = activations_of(first), activations_of(second)
     assert all(torch.equal(x.p1, y.p1) for x, y in zip(a, b))
     assert not torch.equal(a[0].p1[:24], a[1].p1[:24])
