@@ -60,6 +60,7 @@ def _trainable(name: str, family: str, formula: str, source: str, *, module, rou
     ZOO.append(ActivationSpec(name=name, family=family, formula=formula, source=source,
                               builders={impl: builder_for(impl, route) for impl, route in routes.items()},
                               options=options, trainable=trainable, channelwise=channelwise,
+                              lazy_channels=channelwise and module.lazy_class is not None,
                               pointwise=pointwise, aliases=aliases))
 
 

@@ -44,7 +44,8 @@ class ActivationSpec:
     # keyword options and their defaults; None: any option goes to a custom factory unchecked
     options: Mapping[str, float] | None = field(default_factory=dict)
     trainable: tuple[TrainableParam, ...] = ()
-    channelwise: bool = False  # needs channels=
+    channelwise: bool = False  # one parameter per channel: needs channels=, unless lazy_channels
+    lazy_channels: bool = False  # channel-wise, and takes channels from its first input if not given
     aliases: tuple[str, ...] = ()
     pointwise: bool = True  # y depends on x elementwise only (meta-ACON's does not)
     # a tensor function for use inside expressions (parameter-free pointwise activations only)
@@ -60,11 +61,12 @@ class ActivationSpec:
 
     def build(self, impl: str | None = None, channels: int | None = None, seed: int | None = None,
               **options) -> nn.Module:
-        """A fresh module; `channels` is required for channel-wise ones and ignored by the rest."""
+        """A fresh module. Channel-wise ones take `channels`, or (zoo members) read it from their
+        first input; the rest ignore it."""
         impl = self.default_impl if impl is None else impl.lower()
         if impl not in self.builders:
             raise UnknownNameError(f"implementation of {self.name}", impl, self.builders)
-        if self.channelwise and channels is None:
+        if self.channelwise and channels is None and not self.lazy_channels:
             raise ActbenchError(f"{self.name} is channel-wise: pass channels= (the size of dim 1 "
                                 "of its input, e.g. channels=64)")
         if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int)
@@ -82,6 +84,8 @@ class ActivationSpec:
         return self._call_builder(impl, channels, seed, {**self.options, **options})
 
     def _call_builder(self, impl: str, channels: int | None, seed: int | None, options: dict) -> nn.Module:
+        if channels is None and self.lazy_channels:  # drawn at the first call, from `seed`
+            return self.builders[impl](channels=None, seed=seed, **options)
         if seed is None:
             return self.builders[impl](channels=channels, **options)
         with torch.random.fork_rng(devices=[]):

@@ -260,3 +260,16 @@ def test_the_authors_state_dicts_load_and_give_the_same_outputs(name, author_cla
     again = actbench.activation(name, channels=32)
     again.load_state_dict(act.state_dict())  # and our own state dicts still load
     torch.testing.assert_close(again.p2, act.p2.float())
+
+
+@pytest.mark.parametrize("name", ["acon_c", "meta_acon"])
+def test_a_zoo_channelwise_activation_without_channels_reads_them_from_its_input(name):
+    """actbench.activation(name) with no channels= is lazy and, seeded, the same as the eager one."""
+    module = actbench.activation(name, seed=3)
+    x = torch.randn(2, 8, 5, requires_grad=True)
+    y = module(x)
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    eager = actbench.activation(name, channels=8, seed=3)
+    assert torch.equal(eager(x), module(x))
+    assert sum(p.numel() for p in module.parameters()) == sum(p.numel() for p in eager.parameters())
