@@ -22,7 +22,7 @@ from .scheduling import Deliver
 from .worker import process_main
 
 # Imported once in the fork server, so that every worker forked from it starts warm.
-PRELOAD = ["actbench.train.preload", "actbench.train.worker"]
+PRELOAD = ["actbench.train.forkserver_hooks", "actbench.train.preload", "actbench.train.worker"]
 # How long a stopped worker is given to exit after SIGKILL before the driver moves on (seconds).
 KILL_WAIT_S = 5.0
 

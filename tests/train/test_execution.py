@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -246,3 +247,20 @@ def test_without_ray_the_ray_executor_names_the_install_command(monkeypatch, tmp
         assert result.exit_code == 2
         assert "pip install 'actbench[ray]'" in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_worker_forked_as_the_driver_stops_exits_without_a_traceback():
+    """The fork server's child reports an uncaught error through sys.excepthook; one whose parent
+    went away while it started (EOFError reading its start-up data) stays quiet, others print."""
+    from actbench.train.local_pool import PRELOAD
+
+    assert PRELOAD[0] == "actbench.train.forkserver_hooks"
+    code = ("import sys, actbench.train.forkserver_hooks\n"
+            "for error in (EOFError('Ran out of input'), ValueError('a real bug')):\n"
+            "    try:\n        raise error\n"
+            "    except Exception:\n        sys.excepthook(*sys.exc_info())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "EOFError" not in result.stderr
+    assert "Traceback" in result.stderr and "ValueError: a real bug" in result.stderr
+    assert "actbench.train.forkserver_hooks" not in sys.modules or sys.excepthook is not \
+        sys.modules["actbench.train.forkserver_hooks"].quiet_when_parent_gone  # never the driver's
