@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+import torch.fx
 from torch import nn
 
 from ..errors import ActbenchError, ActbenchWarning
@@ -205,6 +206,7 @@ def replace_activations(model: nn.Module, name: str, impl: str | None = None,
     probe = spec.build(impl=impl, channels=1 if spec.channelwise else None, seed=0, **options)
     lazy = spec.channelwise and spec.options is not None and getattr(probe, "lazy_class", None) is not None
     records, slots = _plan(model, spec, lazy, None if targets is None else tuple(targets), channel_dim)
+    records += functional_calls(model, None if targets is None else tuple(targets)) or []
     if dry_run:
         return records
     reference = _reference_tensor(model)
@@ -221,12 +223,64 @@ def replace_activations(model: nn.Module, name: str, impl: str | None = None,
     return len(slots)
 
 
+# Activation functions called in a forward rather than held as modules (found by torch.fx):
+# they are named in the plan and the warning, never replaced.
+FUNCTIONAL_NAMES = ("relu", "relu_", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu",
+                    "mish", "hardswish", "softplus", "prelu", "rrelu", "hardtanh")
+FUNCTIONAL_NOTE = "a functional call in forward: not a module, so not replaced"
+
+
+class _ActivationsAsLeaves(torch.fx.Tracer):
+    """Traces into a model's own modules but not into activation modules (torch's, other
+    libraries', the zoo's): the functions an activation module calls are its own business."""
+
+    def __init__(self, targets: tuple | None):
+        super().__init__()
+        self.targets = targets
+
+    def is_leaf_module(self, module: nn.Module, qualified: str) -> bool:
+        return (super().is_leaf_module(module, qualified) or _is_target(module, self.targets)
+                or isinstance(module, ZooActivation) or bool(_left_alone(module)))
+
+
+def functional_calls(model: nn.Module, targets: tuple | None = None) -> list[Replacement] | None:
+    """Activation functions `model` calls in its forward (F.relu(x), torch.relu(x), x.relu()),
+    each with the path of the module whose forward calls it; None where torch.fx cannot trace the
+    model (data-dependent control flow, say)."""
+    import torch.nn.functional as F
+
+    functions: dict = {}
+    for owner, prefix in ((F, "torch.nn.functional"), (torch, "torch")):
+        for name in FUNCTIONAL_NAMES:
+            if hasattr(owner, name):
+                functions.setdefault(getattr(owner, name), f"{prefix}.{name}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph = _ActivationsAsLeaves(targets).trace(model)
+    except Exception:  # noqa: BLE001 - untraceable models are common; the plan says so
+        return None
+    found = []
+    for node in graph.nodes:
+        if node.op == "call_function" and node.target in functions:
+            old = functions[node.target]
+        elif node.op == "call_method" and node.target in FUNCTIONAL_NAMES:
+            old = f"torch.Tensor.{node.target}"
+        else:
+            continue
+        stack = list((node.meta.get("nn_module_stack") or {}).values())
+        path = stack[-1][0] if stack and isinstance(stack[-1], tuple) else ""
+        found.append(Replacement(path, old, None, note=FUNCTIONAL_NOTE))
+    return found
+
+
 def _warn_about(model: nn.Module, spec: ActivationSpec, records: list[Replacement], count: int) -> None:
     left = [r for r in records if r.new is None]
-    unknown = [r for r in left if r.note.startswith("unknown")]
+    unknown = [r for r in left if r.note.startswith("unknown") or r.note == FUNCTIONAL_NOTE]
     if count and not unknown:
         return
-    shown = [f"'{r.path}' ({r.old}: {r.note})" for r in (left if not count else unknown)][:6]
+    shown = [f"'{r.path or type(model).__name__}' ({r.old}: {r.note})"
+             for r in (left if not count else unknown)][:6]
     more = f" and {len(left) - len(shown)} more" if not count and len(left) > len(shown) else ""
     head = (f"replace_activations replaced nothing in {type(model).__name__} by {spec.name}"
             if not count else f"replace_activations replaced {count} module(s) by {spec.name}")

@@ -6,10 +6,12 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import actbench
 from actbench.errors import ActbenchWarning
+from actbench.zoo import replace as replace_module
 from actbench.zoo.modules import ACON, MetaACON, ZooActivation
 from actbench.zoo.registry import lookup, names
 
@@ -273,3 +275,50 @@ def test_a_zoo_channelwise_activation_without_channels_reads_them_from_its_input
     eager = actbench.activation(name, channels=8, seed=3)
     assert torch.equal(eager(x), module(x))
     assert sum(p.numel() for p in module.parameters()) == sum(p.numel() for p in eager.parameters())
+
+
+class _FunctionalBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return F.gelu(self.act(self.conv(x))).relu()
+
+
+class _FunctionalNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = _FunctionalBlock()
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.block(x)).mean((2, 3)))
+
+
+class _Untraceable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(x) if x.sum() > 0 else F.relu(x)  # data-dependent: fx cannot trace it
+
+
+def test_functional_calls_are_named_in_the_plan_and_the_warning_but_left_alone():
+    model = _FunctionalNet()
+    plan = actbench.replace_activations(model, "mish", dry_run=True)
+    functional = [(r.path, r.old) for r in plan if r.note == replace_module.FUNCTIONAL_NOTE]
+    assert functional == [("block", "torch.nn.functional.gelu"), ("block", "torch.Tensor.relu"),
+                          ("", "torch.relu")]
+    with pytest.warns(ActbenchWarning, match=r"replaced 1 module\(s\) by mish; left alone: 'block' "
+                                             r"\(torch.nn.functional.gelu"):
+        assert actbench.replace_activations(model, "mish") == 1
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 2)
+
+
+def test_an_untraceable_model_is_planned_from_its_modules_alone():
+    assert replace_module.functional_calls(_Untraceable()) is None
+    plan = actbench.replace_activations(_Untraceable(), "silu", dry_run=True)
+    assert [(r.path, r.new) for r in plan] == [("act", "silu")]
