@@ -15,6 +15,7 @@ energy, L2 fit) apply.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -93,6 +94,7 @@ def cgroup_memory_room(root: str = "/sys/fs/cgroup") -> int | None:
     return None
 
 
+@functools.cache  # read once per process, not once per report row
 def cpu_last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
     """The size of CPU 0's highest-level data or unified cache from Linux's sysfs; None elsewhere."""
     from pathlib import Path

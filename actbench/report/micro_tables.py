@@ -31,15 +31,19 @@ def format_bytes(count: float) -> str:
     return f"{count:.0f} B"
 
 
-def _number(row: Row, column: str) -> float | None:
-    value = row.get(column)
+def _finite(value: object) -> float | None:
+    """A finite number from a cell (text or number); None for blanks, text and nan / inf."""
     if value in (None, ""):
         return None
     try:
-        number = float(value)
+        number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _number(row: Row, column: str) -> float | None:
+    return _finite(row.get(column))
 
 
 NO_SIGNIFICANT_BEST = ("no significant best: the best value's confidence interval overlaps the "
@@ -56,21 +60,14 @@ def significant_best(values: Sequence[float | None], lows: Sequence[float | None
     the intervals' level. A tie for best, a single value, or a missing interval on either of the
     two is no significant best.
     """
-    def finite(value) -> float | None:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return None
-        return number if math.isfinite(number) else None
-
-    ranked = [(finite(v), position) for position, v in enumerate(values) if finite(v) is not None]
+    ranked = [(_finite(v), position) for position, v in enumerate(values) if _finite(v) is not None]
     if len(ranked) < 2:
         return None
     ranked.sort(key=lambda item: -item[0] if higher_is_better else item[0])
     (best, first), (runner_up, second) = ranked[0], ranked[1]
     if best == runner_up:
         return None
-    intervals = [(finite(lows[p]), finite(highs[p])) for p in (first, second)]
+    intervals = [(_finite(lows[p]), _finite(highs[p])) for p in (first, second)]
     if any(bound is None for pair in intervals for bound in pair):
         return None
     (best_low, best_high), (other_low, other_high) = intervals
@@ -110,15 +107,21 @@ def group_rows(rows: Iterable[Row]) -> dict[tuple[str, str, str, str], list[Row]
     return {key: groups[key] for key in sorted(groups, key=order)}
 
 
-def baseline_median(rows: list[Row], baseline: str | None) -> float | None:
-    """The baseline activation's median in a group: its native implementation where it was
+def baseline_row(rows: list[Row], baseline: str | None) -> Row | None:
+    """The baseline activation's row in a group: its native implementation where it was
     measured, else its first measured one (never a compiled relu standing in for relu)."""
     if not baseline:
         return None
     candidates = [row for row in rows if str(row["activation"]).lower() == baseline.lower()
                   and _number(row, "median_s") is not None]
     candidates.sort(key=lambda row: row.get("impl") != "native")
-    return _number(candidates[0], "median_s") if candidates else None
+    return candidates[0] if candidates else None
+
+
+def baseline_median(rows: list[Row], baseline: str | None) -> float | None:
+    """The median of `baseline_row`."""
+    base = baseline_row(rows, baseline)
+    return None if base is None else _number(base, "median_s")
 
 
 def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str | None) -> Table:
@@ -202,7 +205,7 @@ def _headline_group(groups: dict[tuple[str, str, str, str], list[Row]],
                     baseline: str) -> tuple[str, str, str, str] | None:
     """The table the summary speaks of: the first device and dtype, the largest size at which the
     baseline was measured, its first pass (fwd, bwd, fwdbwd)."""
-    measured = [key for key, rows in groups.items() if baseline_median(rows, baseline) is not None]
+    measured = [key for key, rows in groups.items() if baseline_row(rows, baseline) is not None]
     if not measured:
         return None
     device, dtype = measured[0][:2]
@@ -223,10 +226,7 @@ def summary_lines(rows: Iterable[Row], baseline: str | None,
     if key is None:
         return []
     group = groups[key]
-    reference = [r for r in group if str(r["activation"]).lower() == baseline.lower()
-                 and _number(r, "median_s") is not None]
-    reference.sort(key=lambda r: r.get("impl") != "native")
-    base = reference[0]
+    base = baseline_row(group, baseline)
     where = f"{key[3]}, {_size_text(key[2])}, {key[1]}, {key[0]}"
     lines = []
     for activation in dict.fromkeys([*activation_order, *(str(r["activation"]) for r in group)]):

@@ -27,7 +27,7 @@ from ..records.paths import check_writable, epochs_path, stamped_report_path
 from ..records.rows import new_row
 from ..records.schema import noise_columns, train_columns, train_epoch_columns
 from ..records.writer import (ReportWriter, check_header, filter_rows, read_header, read_rows,
-                              update_sidecar, write_sidecar)
+                              resumable_columns, update_sidecar, write_sidecar)
 from . import resources
 from .config import RunSpec
 from .loop import RunResult, result_columns
@@ -75,13 +75,12 @@ def prepare(suite: Suite, out: Path | None = None, resume: bool = False,
     runs = suite.runs() if resolve_devices else suite.runs(resolve=str)
     sweep_keys = list(suite.sweep)
     levels = sorted({float(s) for run in runs for s in run.config.eval.noise})
-    columns = train_columns(sweep_keys, noise_columns(levels))
+    # a report written before the newer columns is resumed in its own layout
+    columns = resumable_columns(out, train_columns(sweep_keys, noise_columns(levels)),
+                                train_columns(sweep_keys, noise_columns(levels), legacy=True))
     done: set[str] = set()
     if out.exists() and out.stat().st_size > 0:
-        header = tuple(read_header(out))
-        if header == train_columns(sweep_keys, noise_columns(levels), legacy=True):
-            columns = header  # written before the newer columns: resumed in its own layout
-        elif header != columns:
+        if tuple(read_header(out)) != columns:
             raise ActbenchError(f"{out} was written by a different suite or version (its columns "
                                 "differ); resume with the suite and flags that wrote it, or choose "
                                 "a new --out")

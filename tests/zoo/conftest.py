@@ -1,6 +1,6 @@
 import pytest
 
-from actbench.zoo import fast
+from actbench.zoo import fast, registry
 
 
 @pytest.fixture
@@ -10,3 +10,12 @@ def eager_kernels(monkeypatch):
     for compiled in fast.kernels():
         monkeypatch.setattr(compiled, "_compiled", {})
     monkeypatch.setattr(fast, "_ACON_BACKWARD", {})
+
+
+@pytest.fixture
+def clean_registry():
+    """Registrations made by a test are removed afterwards."""
+    before = dict(registry._registry), dict(registry._aliases)
+    yield
+    registry._registry.clear(), registry._registry.update(before[0])
+    registry._aliases.clear(), registry._aliases.update(before[1])

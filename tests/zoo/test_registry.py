@@ -25,15 +25,6 @@ def make_star(channels=None):
     return Star(channels, scale=3.0)
 
 
-@pytest.fixture
-def clean_registry():
-    """Registrations made by a test are removed afterwards."""
-    before = dict(registry._registry), dict(registry._aliases)
-    yield
-    registry._registry.clear(), registry._registry.update(before[0])
-    registry._aliases.clear(), registry._aliases.update(before[1])
-
-
 def test_every_zoo_member_of_the_issue_is_present():
     expected = {"identity", "relu", "leaky_relu", "prelu", "relu6", "elu", "selu", "celu", "gelu",
                 "gelu_tanh", "quick_gelu", "silu", "swish", "mish", "softplus", "tanh", "sigmoid",

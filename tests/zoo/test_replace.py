@@ -8,7 +8,6 @@ from torch import nn
 
 import actbench
 from actbench.errors import ActbenchError, UnknownNameError
-from actbench.zoo import registry
 from actbench.zoo.modules import ACON, MetaACON, ZooActivation
 
 TORCH_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.SiLU, nn.LeakyReLU, nn.Mish)
@@ -187,15 +186,6 @@ def test_channels_come_from_the_data_even_with_no_layer_before(name):
     assert actbench.replace_activations(model, name) == 2
     assert model(torch.randn(3, 4)).shape == (3, 6)
     assert [model[0].channels, model[2].channels] == [4, 6]
-
-
-@pytest.fixture
-def clean_registry():
-    """Registrations made by a test are removed afterwards."""
-    before = dict(registry._registry), dict(registry._aliases)
-    yield
-    registry._registry.clear(), registry._registry.update(before[0])
-    registry._aliases.clear(), registry._aliases.update(before[1])
 
 
 def test_a_custom_channel_wise_activation_still_takes_the_preceding_layers_channels(clean_registry):
