@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ActbenchError
@@ -34,20 +36,21 @@ def epochs_path(runs_path: Path) -> Path:
     return runs_path.with_name(runs_path.stem + ".epochs.csv")
 
 
-def missing_folders(folder: Path) -> list[Path]:
-    """`folder` and those of its parents that do not exist yet, deepest first."""
+@contextmanager
+def folders_for_a_check(folder: Path) -> Iterator[None]:
+    """Around an up-front writability check that may create `folder`: the folders it created
+    (deepest first) are removed again afterwards, so a command that fails after its checks leaves
+    nothing behind; the writer creates them when it writes."""
     folder = Path(folder)
-    return [path for path in (folder, *folder.parents) if not path.exists()]
-
-
-def remove_folders(folders: list[Path]) -> None:
-    """Remove the empty folders a check created (deepest first), so that a command which fails
-    after its up-front checks leaves nothing behind; the writer creates them again."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:  # no longer empty (someone else writes there) or already gone
-            return
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        yield
+    finally:
+        for path in created:
+            try:
+                path.rmdir()
+            except OSError:  # no longer empty (someone else writes there) or already gone
+                break
 
 
 def check_writable_folder(folder: Path) -> None:
@@ -58,16 +61,14 @@ def check_writable_folder(folder: Path) -> None:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ActbenchError(f"--out '{folder}' is a file; expected a folder")
-    created = missing_folders(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):  # a real write: permission bits say little to root
-            pass
-    except OSError as error:
-        raise ActbenchError(f"cannot write into the folder {folder}: "
-                            f"{error.strerror or error}") from None
-    finally:
-        remove_folders(created)
+    with folders_for_a_check(folder):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):  # a real write: permission bits say little to root
+                pass
+        except OSError as error:
+            raise ActbenchError(f"cannot write into the folder {folder}: "
+                                f"{error.strerror or error}") from None
 
 
 def check_writable(path: Path) -> None:
@@ -79,11 +80,8 @@ def check_writable(path: Path) -> None:
                             f"{path / 'report.csv'}")
     if path.suffix.lower() != ".csv":
         raise ActbenchError(f"output path {path} must end in .csv")
-    created = missing_folders(path.parent)
-    try:
+    with folders_for_a_check(path.parent):
         _check_creatable(path)
-    finally:
-        remove_folders(created)
 
 
 def _check_creatable(path: Path) -> None:

@@ -33,22 +33,20 @@ def activation_color(name: str) -> tuple[float, float, float]:
 def check_output_path(path: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:
     """Fail before any work if the file cannot be written. Missing parent folders are created
     for the check and removed again: `save_figure` creates them when it writes."""
-    from ..records.paths import missing_folders, remove_folders
+    from ..records.paths import folders_for_a_check
 
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise ActbenchError(f"output '{path}' must end in one of {', '.join(suffixes)}")
     if path.is_dir():
         raise ActbenchError(f"output '{path}' is a folder; expected a file name")
-    created = missing_folders(path.parent)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(path.parent, os.W_OK):
-            raise ActbenchError(f"cannot write to folder '{path.parent}'")
-    except OSError as error:
-        raise ActbenchError(f"cannot create folder '{path.parent}': {error.strerror}") from None
-    finally:
-        remove_folders(created)
+    with folders_for_a_check(path.parent):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(path.parent, os.W_OK):
+                raise ActbenchError(f"cannot write to folder '{path.parent}'")
+        except OSError as error:
+            raise ActbenchError(f"cannot create folder '{path.parent}': {error.strerror}") from None
     return path
 
 
