@@ -171,21 +171,19 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     return plan
 
 
-def _given(option: str, values: list[str] | None) -> list[str]:
+def _given(option: str, values: list[str] | None, nothing: str = "nothing",
+           hint: str = "give a value (comma lists work), or leave it out for the default") -> list[str]:
     """The items of a repeatable option; one given with nothing in it (`--size ''`, a shell
     variable left empty) is a mistake, not a request for the defaults."""
     items = split_list(values)
     if values is not None and list(values) and not items:
-        raise ActbenchError(f"{option} was given but names nothing; give a value (comma lists "
-                            "work), or leave it out for the default")
+        raise ActbenchError(f"{option} was given but names {nothing}; {hint}")
     return items
 
 
 def _activation_choices(activations: list[str] | None) -> list[ActivationChoice]:
-    labels = split_list(activations)
-    if activations is not None and list(activations) and not labels:
-        raise ActbenchError("--act was given but names no activation; expected names, import "
-                            "paths or expressions (comma lists), or leave it out for the default set")
+    labels = _given("--act", activations, "no activation", "expected names, import paths or "
+                    "expressions (comma lists), or leave it out for the default set")
     labels = labels or list(DEFAULT_ACTIVATIONS)
     if "all" in [label.lower() for label in labels]:
         from ..zoo.registry import names

@@ -285,8 +285,7 @@ def _best_of(rows: pd.DataFrame, higher_is_better: bool, low: str, high: str,
     verdict = tested(best, runner_up)
     if verdict is None:
         pair = ordered.iloc[:2]
-        verdict = significant_best(list(pair["_value"]), [_number(v) for v in pair[low]],
-                                   [_number(v) for v in pair[high]],
+        verdict = significant_best(list(pair["_value"]), list(pair[low]), list(pair[high]),
                                    higher_is_better=higher_is_better) == 0
     return best.name if verdict else None
 
