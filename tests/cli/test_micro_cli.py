@@ -5,12 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from actbench.records.schema import MICRO_COLUMNS
+
+from tests.waiting import wait_for_a_row
 
 TINY = ["--size", "256", "--max-time", "0.05", "--device", "cpu"]
 
@@ -137,9 +138,7 @@ def test_killed_run_keeps_finished_rows_and_resumes(tmp_path):
                "--device", "cpu", "--out", str(out), "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.time() + 120
-    while time.time() < deadline and (not out.exists() or len(read(out)) < 1):
-        time.sleep(0.1)
+    wait_for_a_row(out, poll_s=0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()
     finished = read(out)
@@ -161,9 +160,7 @@ def test_ctrl_c_exits_130_and_says_where_the_report_is(tmp_path):
                "--size", "512,1024,2048,4096,8192,16384,32768,65536", "--min-time", "0.5",
                "--max-time", "0.5", "--device", "cpu", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not out.exists() or len(read(out)) < 1):
-        time.sleep(0.1)
+    wait_for_a_row(out, poll_s=0.1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130

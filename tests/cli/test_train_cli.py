@@ -13,6 +13,8 @@ import yaml
 
 from actbench.records.schema import train_columns, train_epoch_columns
 
+from tests.waiting import rows_so_far, wait_for_a_row
+
 SYNTHETIC = {
     "name": "tiny",
     "data": {"name": "synthetic", "shape": [1, 6, 6], "classes": 4, "train_size": 128,
@@ -177,8 +179,7 @@ def test_killed_suite_resumes_with_every_run_exactly_once(tmp_path):
     deadline = time.time() + 120
     # kill once a run has finished and the next one is part-way through its epochs
     while time.time() < deadline:
-        if out.exists() and epochs_file.exists() and len(read(out)) >= 1 \
-                and len(read(epochs_file)) % 3 != 0:
+        if len(rows_so_far(out)) >= 1 and len(rows_so_far(epochs_file)) % 3 != 0:
             break
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
@@ -337,9 +338,7 @@ def test_sigterm_stops_like_ctrl_c_with_the_resume_command(tmp_path):
                "--workers", "1"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "COLUMNS": "300"})
-    deadline = time.time() + 120
-    while time.time() < deadline and (not out.exists() or len(read(out)) < 1):
-        time.sleep(0.01)
+    wait_for_a_row(out)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr

@@ -18,6 +18,7 @@ import yaml
 from actbench.train.executor import Execution, execute, prepare
 from actbench.train.messages import RunBegan
 from actbench.train.suite import suite_from_dict
+from tests.waiting import rows_so_far
 
 from .test_execution import TINY, outcomes, read, run_suite
 
@@ -115,7 +116,7 @@ def test_ctrl_c_on_ray_stops_its_local_ray_and_resume_gives_the_uninterrupted_ro
                                env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if out.exists() and len(read(out)) >= 1:
+        if rows_so_far(out):
             break
         time.sleep(0.05)
     started_by_actbench = _children(process.pid)
