@@ -80,8 +80,8 @@ def train(
         again = resume_command(suite_path, set_, seeds, act, device, suite_run.out,
                                _execution_flags(executor, workers, threads, retries, address,
                                                 gpus_per_run))
-        what = f"error: {stop}" if isinstance(stop, ReportWriteError) else "interrupted"
-        err.print(f"{what}: finished runs are in {suite_run.out}; resume with: {again}",
+        what = f"error: {stop};" if isinstance(stop, ReportWriteError) else "interrupted:"
+        err.print(f"{what} {_where_finished_runs_are(suite_run.out)}; resume with: {again}",
                   highlight=False, markup=False)
         code = EXIT_FAILED if isinstance(stop, ReportWriteError) else interrupted_exit(stop)
         raise typer.Exit(code) from None
@@ -90,6 +90,17 @@ def train(
     else:
         _print_summary(console, err, suite_run)
     _exit_if_not_ok(err, suite_run)
+
+
+def _where_finished_runs_are(report: Path) -> str:
+    """Where the finished runs are, or that there are none (a disk full before the first row)."""
+    from ..records.writer import read_rows
+
+    try:
+        finished = len(read_rows(report)) if report.exists() else 0
+    except (ActbenchError, OSError):
+        finished = 0
+    return f"finished runs are in {report}" if finished else f"no run finished ({report} holds none)"
 
 
 def _execution_flags(executor, workers, threads, retries, address, gpus_per_run) -> list[str]:

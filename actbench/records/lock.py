@@ -38,7 +38,11 @@ class ReportLock:
         if fcntl is None:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        except OSError as error:
+            raise ActbenchError(f"cannot write {self.path} (the lock beside the report): "
+                                f"{error.strerror or error}") from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -47,14 +51,20 @@ class ReportLock:
             handle.close()
             raise ActbenchError(f"{self.report} is being written by another actbench command "
                                 f"({owner}); wait for it to finish, or choose another --out") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        handle.flush()
         self._handle = handle
+        try:  # who holds it, for the refusal message; the lock holds without it (a full disk)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            handle.flush()
+        except OSError:
+            pass
         return self
 
     def __exit__(self, *exc) -> None:
         if self._handle is not None:
-            self._handle.close()  # releases the lock; the file stays (removing it would race)
+            try:
+                self._handle.close()  # releases the lock; the file stays (removing it would race)
+            except OSError:  # an owner line the full disk refused, flushed again: the fd is shut
+                pass
             self._handle = None

@@ -43,8 +43,17 @@ class ReportWriter:
         self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
         if not existing:
+            self._write_header()
+
+    def _write_header(self) -> None:
+        """The header of a new report; a disk that refuses it leaves no empty file behind."""
+        try:
             self._writer.writeheader()
             self._sync()
+        except OSError as error:
+            self.close()
+            self.path.unlink(missing_ok=True)
+            raise ReportWriteError(f"cannot write {self.path}: {error.strerror or error}") from None
 
     def write(self, row: Mapping[str, Any]) -> None:
         self.write_many([row])
@@ -67,7 +76,10 @@ class ReportWriter:
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # a row the full disk refused, flushed again: already reported
+                pass
 
     def __enter__(self) -> ReportWriter:
         return self

@@ -183,3 +183,78 @@ def test_a_sidecar_the_disk_refuses_leaves_no_temporary_file(tmp_path, monkeypat
     with pytest.raises(ReportWriteError, match="No space left on device"):
         write_sidecar(tmp_path / "r.csv", {"kind": "micro"})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_disk_full_before_trains_first_row_says_no_run_finished_and_leaves_no_empty_report(
+        tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+    from tests.cli.test_train_cli import write_suite
+
+    _disk_fills_after(monkeypatch, syncs=0)  # not even a header
+    out = tmp_path / "r.csv"
+    result = CliRunner().invoke(app, ["train", str(write_suite(tmp_path)), "--executor", "inline",
+                                      "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "No space left on device" in result.output and "no run finished" in result.output
+    assert "finished runs are in" not in result.output and "Traceback" not in result.output
+    assert not out.exists() and not out.with_suffix(".epochs.csv").exists()
+
+
+def test_a_disk_full_before_micros_header_is_one_line_and_leaves_no_empty_report(tmp_path,
+                                                                              monkeypatch):
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+
+    _disk_fills_after(monkeypatch, syncs=0)
+    out = tmp_path / "m.csv"
+    result = CliRunner().invoke(app, ["micro", "--act", "relu", "--size", "256", "--pass", "fwd",
+                                      "--max-time", "0.01", "--device", "cpu", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "No space left on device" in lines[0], result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_lock_file_the_full_disk_refuses_to_fill_still_locks(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    from actbench.errors import ActbenchError
+    from actbench.records.lock import ReportLock
+
+    real_open = builtins.open
+
+    class RefusingFlush:
+        """A text file whose writes the disk refuses (as flush and close do on a full disk)."""
+
+        def __init__(self, handle):
+            self._handle = handle
+
+        def __getattr__(self, name):
+            return getattr(self._handle, name)
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            self._handle.close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_disk_open(path, *args, **kwargs):
+        handle = real_open(path, *args, **kwargs)
+        return RefusingFlush(handle) if str(path).endswith(".lock") else handle
+
+    report = tmp_path / "r.csv"
+    with ReportLock(report):
+        monkeypatch.setattr(builtins, "open", full_disk_open)
+        with ReportLock(tmp_path / "s.csv"):  # the full disk: still a lock, no error
+            monkeypatch.undo()
+            with pytest.raises(ActbenchError, match="being written by another"):
+                with ReportLock(tmp_path / "s.csv"):
+                    pass
+        with pytest.raises(ActbenchError, match="being written by another"):
+            with ReportLock(report):
+                pass
