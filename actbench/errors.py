@@ -46,6 +46,11 @@ def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(name.lower(), sorted(known), n=n, cutoff=0.5)
 
 
-def describe_error(error: BaseException, limit: int = 300) -> str:
-    """One line for a report's `message` column: the exception's type and text, whitespace folded."""
-    return " ".join(f"{type(error).__name__}: {error}".split())[:limit]
+MESSAGE_LIMIT = 2000  # characters of a report's `message` cell: room for any message of ours
+
+
+def describe_error(error: BaseException, limit: int = MESSAGE_LIMIT) -> str:
+    """One line for a report's `message` column: the exception's type and text, whitespace folded;
+    only a message longer than `limit` (a foreign error's dump) is cut, and says so."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

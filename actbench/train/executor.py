@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from .suite import Suite
 from .worker import DataCache  # noqa: F401  (the cache runs in one process share)
 
 EXECUTORS = ("local", "inline", "ray")
+SHOWN_MESSAGE = 600  # characters of a failed run's message on screen; the report has it whole
+CUT = " … (the whole message is in the report)"
 
 
 def default_report_path(suite: Suite, folder: Path = Path("reports")) -> Path:
@@ -312,8 +315,8 @@ def run_line(run: RunSpec, total: int, result: RunResult) -> str:
     sweep = " ".join(f"{k}={v}" for k, v in run.sweep.items())
     line = (f"run {run.index + 1}/{total} {run.activation.label} seed {run.seed} {sweep} "
             f"{result.status}: test acc {acc}, {result.total_s:.1f} s")
-    if result.message:
-        line += f" ({result.message[:80]})"
+    if result.message:  # whole: a cut message loses what to do (where to put a file, ...)
+        line += f" ({textwrap.shorten(result.message, SHOWN_MESSAGE, placeholder=CUT)})"
     return line
 
 

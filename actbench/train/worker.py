@@ -110,7 +110,7 @@ def execute_run(run: RunSpec, placement: Placement, send: Callable[[Message], No
     except Exception as error:  # noqa: BLE001 - a data set that does not load fails the run
         where = f" (on host {worker_environment()['host']})"  # a cluster's nodes differ in files
         return _finish(send, RunFinished(run.config_hash, RunResult(
-            status="failed", message=describe_error(error)[:300 - len(where)] + where)))
+            status="failed", message=describe_error(error) + where)))
     throttle = _Throttle(batch_interval)
 
     def on_batch(epoch: int, step: int, steps: int) -> None:

@@ -62,3 +62,11 @@ def test_a_size_that_cannot_be_laid_out_is_unsupported():
     x = make_input(config.numel, config.dtype, config.device)
     with pytest.raises(Unsupported, match="cannot be laid out"):
         make_workload(config, x, x)
+
+
+def test_describe_error_keeps_a_long_message_whole_and_marks_a_cut_one():
+    advice = "could not download x.tar.gz: no route to host (tried " + "https://a.example/x, " * 20
+    assert len(advice) > 300
+    assert describe_error(ValueError(advice)) == "ValueError: " + " ".join(advice.split())
+    dump = describe_error(ValueError("y" * 5000))
+    assert len(dump) == 2000 and dump.endswith("…") and dump.startswith("ValueError: yyy")

@@ -433,7 +433,7 @@ def test_download_without_network_says_where_to_put_the_files(tmp_path, monkeypa
     with pytest.raises(ActbenchError) as error:
         load_dataset("cifar100", root=tmp_path, download=True)
     message = str(error.value)
-    # the reason comes first, so a message cut to one line (a run's line, 80 characters) keeps it
+    # the reason comes first, so a message cut short (a narrow terminal, a table cell) keeps it
     assert message.startswith("could not download cifar-100-python.tar.gz: no route to host (tried ")
     assert "cifar-100-python.tar.gz" in message and str(tmp_path) in message
     assert "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in message
@@ -742,3 +742,29 @@ def test_augmentation_and_batches_on_cuda_match_cpu():
 
     for (cpu_x, cpu_y), (cuda_x, cuda_y) in zip(epoch("cpu"), epoch("cuda")):
         assert torch.equal(cpu_y, cuda_y) and torch.equal(cpu_x, cuda_x)
+
+
+def test_a_run_whose_download_fails_keeps_the_whole_message_in_its_row_and_on_screen(
+        tmp_path, monkeypatch):
+    from actbench.progress import ItemFinished
+    from actbench.train.executor import Execution, execute, prepare
+    from actbench.train.suite import suite_from_dict
+
+    from .test_execution import TINY, read
+
+    serve(monkeypatch, {})
+    suite = {**TINY, "activations": ["relu"], "seeds": [0],
+             "data": {"name": "cifar10", "root": str(tmp_path / "data"), "download": True}}
+    suite_run = prepare(suite_from_dict(suite), tmp_path / "r.csv")
+    lines: list[str] = []
+    execute(suite_run, lambda event: lines.append(event.line)
+            if isinstance(event, ItemFinished) else None, Execution(executor="inline", threads=1))
+    [row] = read(suite_run.out)
+    with pytest.raises(ActbenchError) as expected:  # the message a direct load gives
+        load_dataset("cifar10", root=tmp_path / "data", download=True)
+    message = str(expected.value)
+    assert len(message) > 300  # longer than the cut this replaced
+    assert row["status"] == "failed" and message in row["message"]
+    assert row["message"].endswith(f"(on host {os.uname().nodename})")
+    [shown] = lines
+    assert message in shown
