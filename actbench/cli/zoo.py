@@ -38,12 +38,17 @@ def show(
     Bounds, minimum and where, monotonicity, smoothness, value and slope at 0, parameters.
     Example: `actbench show mish`, `actbench show "x * sigmoid(1.5 * x)"`.
     """
-    from ..report.zoo_tables import properties_table
-    from ..zoo.properties import compute_properties
-    from ..zoo.registry import lookup
+    from ..catalogue import shown
+    from ..report.zoo_tables import properties_rows, properties_table
 
-    spec = lookup(name)
-    console().print(properties_table(spec, compute_properties(spec, impl)))
+    known = shown(name) if impl is None else None  # a registered activation: no torch to import
+    if known is None:
+        from ..zoo.properties import compute_properties
+        from ..zoo.registry import lookup
+
+        spec = lookup(name)
+        known = properties_rows(spec, compute_properties(spec, impl))
+    console().print(properties_table(*known))
 
 
 @app.command()

@@ -46,12 +46,10 @@ def _number(value: float) -> str:
     return f"{value:.6g}" if value != 0 else "0"
 
 
-def properties_table(spec: ActivationSpec, props: Properties) -> Table:
+def properties_rows(spec: ActivationSpec, props: Properties) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """`actbench show`'s title and (property, value) rows, as text: what the catalogue stores."""
     heading = props.name if props.formula == props.name else f"{props.name}: {props.formula}"
     about = "; ".join(dict.fromkeys(t for t in (spec.source, spec.family) if t and t != props.name))
-    table = Table(title=f"{heading}  ({about})" if about else heading, title_justify="left")
-    table.add_column("property", no_wrap=True)
-    table.add_column("value", overflow="fold")
     if props.slope_at_0 is not None:
         slope = _number(props.slope_at_0)
     else:
@@ -60,7 +58,7 @@ def properties_table(spec: ActivationSpec, props: Properties) -> Table:
     monotonic = "no" if props.monotonic == "non-monotonic" else f"yes ({props.monotonic})"
     trainable = ", ".join(f"{p.name} ({p.shape}, init {p.init})" for p in props.trainable) or "none"
     impls = ", ".join(f"{i}*" if i == spec.default_impl else i for i in spec.implementations)
-    rows = [
+    rows = (
         ("bounded below", _bound(props.bounded_below, props.minimum, "minimum")),
         ("bounded above", _bound(props.bounded_above, props.maximum, "maximum")),
         ("monotonic", monotonic),
@@ -71,7 +69,15 @@ def properties_table(spec: ActivationSpec, props: Properties) -> Table:
         ("parameters", str(props.parameter_count) + (" (with channels=1)" if spec.channelwise else "")),
         ("implementations", impls),
         ("analysed", props.impl + (f"; {props.note}" if props.note else "")),
-    ]
+    )
+    return f"{heading}  ({about})" if about else heading, rows
+
+
+def properties_table(title: str, rows: tuple[tuple[str, str], ...]) -> Table:
+    """`actbench show`: the rows of `properties_rows` (computed now, or from the catalogue)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("property", no_wrap=True)
+    table.add_column("value", overflow="fold")
     for row in rows:
         table.add_row(*row)
     return table

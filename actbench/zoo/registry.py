@@ -58,6 +58,12 @@ def specs() -> list[ActivationSpec]:
     return list(_registry.values())
 
 
+def aliases() -> dict[str, str]:
+    """Every alias, lower case, and the name it stands for."""
+    _ensure_zoo()
+    return dict(_aliases)
+
+
 def specs_in_family(family: str | None = None) -> list[ActivationSpec]:
     """Zoo specs, all or one family (case-insensitive)."""
     every = specs()

@@ -1,6 +1,7 @@
 """`actbench list`, `show`, `plot` and the error edge, through Typer's runner."""
 
 import re
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,23 +166,49 @@ def test_help_shows_no_type_next_to_flags(run_cli, command):
     assert "...}..." not in result.output  # a variadic argument reads {REPORT}..., not {REPORT...}...
 
 
-def test_the_catalogue_list_prints_is_the_zoo():
-    """`actbench list` reads generated rows so that it starts without torch; they must be the
-    registry's. When this fails, regenerate them:
-    python -c "import actbench.catalogue as c; c.write()"."""
+def test_the_catalogue_list_and_show_print_is_the_zoo():
+    """`actbench list` and `show` read generated rows so that they start without torch; they must
+    be the registry's and the properties computed now. When this fails, regenerate them:
+    python -m actbench.report.catalogue_build."""
     from actbench import catalogue
+    from actbench.report import catalogue_build
 
-    assert catalogue.ROWS == catalogue.current_rows()
+    assert catalogue.ROWS == catalogue_build.current_rows()
+    assert catalogue.ALIASES == catalogue_build.current_aliases()
+    assert catalogue.SHOWN == catalogue_build.current_shown()
+
+
+def _command_in_a_fresh_process(*args: str) -> tuple[str, bool]:
+    """The command's output, and whether it imported torch."""
+    code = (f"import sys; from actbench.cli import main; sys.argv = ['actbench', *{list(args)!r}]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('torch imported' if 'torch' in sys.modules else 'torch not imported')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout, result.stdout.strip().endswith("torch imported")
 
 
 def test_list_does_not_import_torch():
-    code = ("import sys; from actbench.cli import main; sys.argv = ['actbench', 'list', '--markdown']\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print('torch imported' if 'torch' in sys.modules else 'torch not imported')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("torch not imported")
-    assert "| mish |" in result.stdout
+    output, imported_torch = _command_in_a_fresh_process("list", "--markdown")
+    assert not imported_torch and "| mish |" in output
+
+
+def test_show_of_a_registered_name_or_alias_does_not_import_torch_and_reads_as_computed(run_cli):
+    for name in ("mish", "Leaky-ReLU", "hardmish"):
+        output, imported_torch = _command_in_a_fresh_process("show", name)
+        assert not imported_torch, name
+        computed = run_cli("show", name, "--impl", "formula" if name == "hardmish" else "native")
+        assert computed.exit_code == 0, computed.output
+        assert [line.split() for line in output.splitlines()[:-1]] == \
+            [line.split() for line in computed.output.splitlines()]
+    assert "minimum -0.3088 at x = -1.1924" in _command_in_a_fresh_process("show", "mish")[0]
+
+
+def test_show_of_an_expression_or_another_implementation_computes_it():
+    for args in (("show", "x * sigmoid(1.5 * x)"), ("show", "mish", "--impl", "formula")):
+        output, imported_torch = _command_in_a_fresh_process(*args)
+        assert imported_torch and "bounded below" in output, args
 
 
 def test_list_of_an_unknown_family_is_one_line(run_cli):
