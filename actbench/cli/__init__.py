@@ -142,7 +142,7 @@ def root(
     ctx.obj = {"debug": debug}
 
 
-from . import compare, micro, train, zoo  # noqa: E402,F401  (registers the commands)
+from . import compare, micro, model, train, zoo  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

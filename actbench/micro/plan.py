@@ -142,17 +142,18 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     the plan is only checked here and measured elsewhere (`resolve=str`).
     """
     resolve = resolve or resolve_device
-    choices = _activation_choices(activations)
-    baseline_choice, baseline_label = _baseline(baseline, choices)
-    impls_by_choice = _implementations(impl, choices)
-    if baseline_choice is not None:
-        impls_by_choice.append((baseline_choice, [baseline_choice.spec.default_impl]))
-    device_names = list(dict.fromkeys(resolve(d) for d in (_given("--device", devices) or ["auto"])))
-    dtype_names = _checked("dtype", [d.lower() for d in _given("--dtype", dtypes)] or ["float32"],
-                           DTYPES)
+    choices = activation_choices(activations)
+    added_baseline, baseline_label = baseline_choice(baseline, choices)
+    impls_by_choice = implementations_for(impl, choices)
+    if added_baseline is not None:
+        impls_by_choice.append((added_baseline, [added_baseline.spec.default_impl]))
+    device_names = list(dict.fromkeys(resolve(d)
+                                      for d in (given_items("--device", devices) or ["auto"])))
+    dtype_names = checked_names("dtype", [d.lower() for d in given_items("--dtype", dtypes)]
+                                or ["float32"], DTYPES)
     tensors = _tensors(sizes, shapes)
-    pass_names = _checked("pass", [p.lower() for p in _given("--pass", passes)] or list(PASSES),
-                          PASSES)
+    pass_names = checked_names("pass", [p.lower() for p in given_items("--pass", passes)]
+                               or list(PASSES), PASSES)
 
     plan = Plan(devices=device_names, baseline_label=baseline_label)
     for device in device_names:
@@ -171,7 +172,7 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     return plan
 
 
-def _given(option: str, values: list[str] | None, nothing: str = "nothing",
+def given_items(option: str, values: list[str] | None, nothing: str = "nothing",
            hint: str = "give a value (comma lists work), or leave it out for the default") -> list[str]:
     """The items of a repeatable option; one given with nothing in it (`--size ''`, a shell
     variable left empty) is a mistake, not a request for the defaults."""
@@ -181,8 +182,8 @@ def _given(option: str, values: list[str] | None, nothing: str = "nothing",
     return items
 
 
-def _activation_choices(activations: list[str] | None) -> list[ActivationChoice]:
-    labels = _given("--act", activations, "no activation", "expected names, import paths or "
+def activation_choices(activations: list[str] | None) -> list[ActivationChoice]:
+    labels = given_items("--act", activations, "no activation", "expected names, import paths or "
                     "expressions (comma lists), or leave it out for the default set")
     labels = labels or list(DEFAULT_ACTIVATIONS)
     if "all" in [label.lower() for label in labels]:
@@ -192,7 +193,7 @@ def _activation_choices(activations: list[str] | None) -> list[ActivationChoice]
     return [ActivationChoice(label, lookup(label)) for label in dict.fromkeys(labels)]
 
 
-def _baseline(baseline: str | None, choices: list[ActivationChoice]
+def baseline_choice(baseline: str | None, choices: list[ActivationChoice]
               ) -> tuple[ActivationChoice | None, str | None]:
     """The baseline to add (None when it is measured anyway) and its label in this plan."""
     if not baseline:
@@ -211,7 +212,7 @@ def _zoo_implementations() -> set[str]:
     return {impl for name in names() for impl in lookup(name).implementations}
 
 
-def _implementations(impl: str | None, choices: list[ActivationChoice]
+def implementations_for(impl: str | None, choices: list[ActivationChoice]
                      ) -> list[tuple[ActivationChoice, list[str]]]:
     impl_names = [name.lower() for name in split_list([impl] if impl else None)]
     known_impls = sorted({name for choice in choices for name in choice.spec.implementations})
@@ -233,7 +234,7 @@ def _implementations(impl: str | None, choices: list[ActivationChoice]
     return impls_by_choice
 
 
-def _checked(what: str, names: list[str], known: tuple[str, ...]) -> list[str]:
+def checked_names(what: str, names: list[str], known: tuple[str, ...]) -> list[str]:
     """`names` without repeats, each one known (or UnknownNameError with the closest)."""
     for name in names:
         if name not in known:
@@ -244,7 +245,7 @@ def _checked(what: str, names: list[str], known: tuple[str, ...]) -> list[str]:
 def _tensors(sizes: list[str] | None, shapes: list[str] | None
              ) -> list[tuple[int | None, tuple[int, ...] | None]]:
     """(flat size, None) per --size and (None, shape) per --shape; the defaults without either."""
-    size_values = [parse_size(s) for s in _given("--size", sizes)]
+    size_values = [parse_size(s) for s in given_items("--size", sizes)]
     shape_values = [parse_shape(s) for s in (shapes or [])]
     if not size_values and not shape_values:
         size_values, shape_values = list(DEFAULT_SIZES), list(DEFAULT_SHAPES)

@@ -42,7 +42,28 @@ def micro_columns(legacy: bool = False) -> tuple[str, ...]:
 
 MICRO_SAMPLE_COLUMNS = (*MICRO_KEY, "sample", "seconds_per_call", "calls")
 
-COLUMNS = {"micro": MICRO_COLUMNS}
+# -- model reports: one row per whole-model configuration (`actbench model`)
+MODEL_KEY = ("model", "activation", "impl", "device", "dtype", "amp", "batch_size", "mode",
+             "channels_last", "compile")
+
+MODEL_COLUMNS = (
+    "kind", "schema_version", "timestamp_utc", *MODEL_KEY, "input_shape", "threads", "timer",
+    "status", "message", "flags",
+    # one step (an inference forward, or forward + backward + optimizer step), seconds
+    "samples", "calls_per_sample", "median_s", "mean_s", "min_s", "q1_s", "q3_s", "iqr_pct",
+    "ci_low_s", "ci_high_s", "ci_rel_halfwidth", "warmup_s", "sampling_s", "converged",
+    "samples_per_s", "samples_per_s_ci_low", "samples_per_s_ci_high",
+    # the activation's share of the step: 1 - t(identity swapped in) / t(this row)
+    "act_share", "act_share_ci_low", "act_share_ci_high",
+    # what was swapped in, and memory
+    "replaced", "left_alone", "params", "act_saved_bytes", "step_saved_bytes", "peak_bytes",
+    "peak_kind",
+    # a busy machine while sampling
+    "load_before", "load_after", "other_cpu_pct", "steal_pct",
+    *ENV_COLUMNS,
+)
+
+COLUMNS = {"micro": MICRO_COLUMNS, "model": MODEL_COLUMNS}
 
 
 # -- train reports: one row per run (kind "train") and per run and epoch (kind "train_epoch");

@@ -169,21 +169,21 @@ def _takes_a_required_argument(obj: object) -> bool | None:
                for p in params)
 
 
-def import_path_object(path: str) -> object:
+def import_path_object(path: str, what: str = "activation") -> object:
     """The object an import path ('pkg.mod:Name.attr') names, looked up and never called.
     Dunder attributes are refused: they reach the interpreter's internals, not activations."""
     module_name, _, attr_path = path.partition(":")
     if any(part.startswith("__") for part in [*module_name.split("."), *attr_path.split(".")]):
-        raise ActbenchError(f"activation '{path}': an import path may not name dunder attributes "
+        raise ActbenchError(f"{what} '{path}': an import path may not name dunder attributes "
                             "(__...__); name a module-level class, factory or function")
     try:
         obj: object = importlib.import_module(module_name)
     except ImportError as error:
-        raise ActbenchError(f"cannot import '{module_name}' for activation '{path}': {error}") from None
+        raise ActbenchError(f"cannot import '{module_name}' for {what} '{path}': {error}") from None
     for attr in attr_path.split("."):
         if not hasattr(obj, attr):
             raise ActbenchError(f"module '{module_name}' has no attribute '{attr_path}' "
-                                f"(activation '{path}')")
+                                f"({what} '{path}')")
         obj = getattr(obj, attr)
     return obj
 
