@@ -24,14 +24,17 @@ import pandas as pd
 from ..errors import ActbenchError
 from ..records.schema import (ENV_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, SCHEMA_VERSION,
                              TRAIN_EPOCH_RESULT, TRAIN_RUN_KEY, TRAIN_RUN_RESULT)
+from .model_rows import MODEL_TEXT_COLUMNS, as_micro_rows
 
 KINDS = ("micro", "train", "train_epoch", "micro_samples")
+FILE_KINDS = (*KINDS, "model")  # a model report's rows join the micro frame (model_rows.py)
 
 # Columns kept as text; every other column is converted to numbers (blank -> NaN).
 TEXT_COLUMNS = frozenset({
     "kind", "timestamp_utc", *MICRO_KEY, "timer", "status", "message", "flags", "converged",
     "fits_l2", "finite", "throttled", "throttle_reasons", *ENV_COLUMNS,
     "suite", "config_hash", "dataset", "model", "optimizer", "device", "amp", "peak_kind",
+    *MODEL_TEXT_COLUMNS,
 })
 RUN_COLUMNS = frozenset({"kind", "schema_version", "timestamp_utc", "file", *TRAIN_RUN_KEY,
                          *TRAIN_RUN_RESULT, *TRAIN_EPOCH_RESULT, *ENV_COLUMNS})
@@ -61,8 +64,8 @@ class Reports:
     warnings: list[str] = field(default_factory=list)  # problems that left data out
 
     def frame(self, kind: str) -> pd.DataFrame:
-        return {"micro": self.micro, "train": self.train, "train_epoch": self.epochs,
-                "micro_samples": self.samples}[kind]
+        return {"micro": self.micro, "model": self.micro, "train": self.train,
+                "train_epoch": self.epochs, "micro_samples": self.samples}[kind]
 
     def files_of(self, kind: str) -> list[ReportFile]:
         return [f for f in self.files if f.kind == kind]
@@ -247,10 +250,10 @@ def detect_kind(path: Path, frame: pd.DataFrame) -> str:
     if frame.empty:
         raise ActbenchError(f"report '{path}' has a header but no rows; nothing finished there")
     kinds = sorted(set(frame["kind"].astype(str).unique()) - {""})
-    if len(kinds) != 1 or kinds[0] not in KINDS:
+    if len(kinds) != 1 or kinds[0] not in FILE_KINDS:
         found = ", ".join(kinds) or "none"
-        raise ActbenchError(f"'{path}' has report kind {found}; expected one of micro, train, "
-                            "train_epoch")
+        raise ActbenchError(f"'{path}' has report kind {found}; expected one of micro, model, "
+                            "train, train_epoch")
     versions = pd.to_numeric(frame["schema_version"], errors="coerce")
     if versions.isna().any():
         raise ActbenchError(f"'{path}' has a schema_version that is not a number")
@@ -351,10 +354,12 @@ def load_reports(patterns: Iterable[str]) -> Reports:
     for path, label in zip(paths, _labels(paths)):
         frame = _read_csv(path, warnings)
         kind = detect_kind(path, frame)
-        if kind == "micro":
+        if kind == "model":  # compared as micro rows are (compare/model_rows.py)
+            frame = as_micro_rows(frame)
+        if kind in ("micro", "model"):
             frame = _sane_medians(frame, label, warnings)
         frame.insert(0, "file", _machine_labels(frame, label) if kind == "micro" else label)
-        frames[kind].append(frame)
+        frames["micro" if kind == "model" else kind].append(frame)
         files.append(ReportFile(path, kind, label, _read_sidecar(path, warnings)))
     merged = {kind: numeric(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
               for kind, parts in frames.items()}

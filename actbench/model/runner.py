@@ -158,10 +158,27 @@ def activation_share(identity: Sequence[float], with_activation: Sequence[float]
             "act_share_ci_high": 1 - low if math.isfinite(low) else ""}
 
 
+MIN_SAMPLES = 6  # compare gives a median no interval below this (compare/micro.py)
+OVERTIME = 5.0  # ... so sampling goes on past --max-time for them, up to this many times it
+
+
+def _stopped(item: _Item) -> bool:
+    """The stopping rule's verdict, and at least MIN_SAMPLES samples (a model's step can take
+    longer than --max-time allows samples for), unless OVERTIME x --max-time has gone by; a
+    configuration whose step failed has stopped."""
+    series = item.series
+    if item.error is not None:
+        return True
+    if not series.finished:
+        return False
+    return (len(series.samples) >= MIN_SAMPLES
+            or series.sampling_time >= OVERTIME * series.stopping.max_time)
+
+
 def _sample_in_rounds(items: list[_Item], device: MicroDevice) -> None:
     """One sample of each unfinished configuration per round, until every one has stopped."""
     while True:
-        pending = [item for item in items if not item.series.finished]
+        pending = [item for item in items if not _stopped(item)]
         if not pending:
             return
         for item in pending:

@@ -89,6 +89,9 @@ def _ratio_cell(is_baseline, ratio, low, high, comparison) -> str:
     return text
 
 
+OPTIONAL_MICRO_COLUMNS = ("GB/s", "roofline", "saved")
+
+
 def micro_sections(comparison, max_rows: int | None = None) -> list[Section]:
     """One section per group (device, dtype, pass, and file where files are groups); a shape
     column when a section spans several sizes; the best value per size highlighted.
@@ -113,6 +116,9 @@ def micro_sections(comparison, max_rows: int | None = None) -> list[Section]:
         start += len(rows)
         if table["shape"].iloc[every].astype(str).nunique() < 2:
             frame = frame.drop(columns="shape")
+        # columns nothing in the section fills (a model's rows have no roofline)
+        frame = frame.drop(columns=[c for c in OPTIONAL_MICRO_COLUMNS
+                                    if c in frame and not frame[c].astype(bool).any()])
         highlight = {(position, comparison.metric) for position, index in enumerate(rows)
                      if index in best}
         titled = [_text(v) or "—" for k, v in zip(outer, key) if k != "file" or several_files]
