@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from actbench.records.schema import (ENV_COLUMNS, MICRO_COLUMNS, MICRO_SAMPLE_COLUMNS,
-                                    train_columns, train_epoch_columns)
+                                    MODEL_COLUMNS, train_columns, train_epoch_columns)
 from actbench.records.schema import noise_columns
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "report-format.md"
@@ -28,6 +28,7 @@ NOISE_EXAMPLE = noise_columns([SIGMA_EXAMPLE])  # noise_0.5_acc, noise_0.5_loss
 EXPECTED = {
     "micro": MICRO_COLUMNS,
     "micro_samples": MICRO_SAMPLE_COLUMNS,
+    "model": MODEL_COLUMNS,
     "train": train_columns([SWEEP_EXAMPLE], NOISE_EXAMPLE),
     "train_epoch": train_epoch_columns([SWEEP_EXAMPLE]),
 }
