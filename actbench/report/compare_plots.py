@@ -862,8 +862,14 @@ def write_figures(micro: pd.DataFrame | None, train: pd.DataFrame | None,
     One figure goes to `output` itself; several go next to it as <stem>-micro, -train,
     -sweep-<key>, -noise and -curves with output's suffix. Returns the paths written.
     """
+    from .model_plots import model_rows, plot_model
+
     output = check_output_path(output)
     plans: list[tuple[str, Callable[[Path], Path]]] = []
+    models = not model_rows(micro).empty
+    if models:  # model reports' rows come with the micro rows (compare/model_rows.py)
+        plans.append(("model", lambda path, rows=micro: plot_model(rows, path, dpi=dpi)))
+        micro = micro[micro["kind"].astype(str) != "model"]
     if not measured_micro_rows(micro, micro_metric).empty:
         plans.append(("micro", lambda path: plot_micro(micro, path, micro_metric, dpi=dpi)))
     table = getattr(comparison, "table", None)
