@@ -80,7 +80,8 @@ def make_model_plan(model: str, activations: Sequence[str] | None = None, impl: 
     choices = activation_choices(list(activations) if activations else ["relu", "silu", "mish"])
     impls = implementations_for(impl, choices)
     added, baseline_label = baseline_choice(baseline, choices)
-    references = [c for c in (_reference(choices), added) if c is not None]
+    measured = choices + ([added] if added is not None else [])
+    references = [c for c in (_reference(measured), added) if c is not None]
     impls = [(c, [c.spec.default_impl]) for c in references] + impls
     device_names = list(dict.fromkeys(resolve(d) for d in (given_items("--device", devices)
                                                           or ["auto"])))

@@ -78,9 +78,9 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     """`3,224,224` (or `3x224x224`): one sample's shape, without the batch."""
     if text is None:
         return None
-    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    parts = text.strip().lower().replace("x", ",").split(",")
     try:
-        shape = tuple(int(p) for p in parts)
+        shape = tuple(int(p) for p in parts)  # an empty part ("3,,224") is a typo, not a rank less
     except ValueError:
         shape = ()
     if not shape or any(d < 1 for d in shape) or math.prod(shape) > 1 << 28:

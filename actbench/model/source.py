@@ -84,7 +84,7 @@ def model_source(text: str, input_shape: tuple[int, ...] | None = None) -> Model
     if key not in OWN_MODELS:
         raise UnknownNameError("model", text, OWN_MODELS)
     _, _, shape, classes = OWN_MODELS[key]
-    return ModelSource(text, "actbench", key, input_shape or shape, classes)
+    return ModelSource(key, "actbench", key, input_shape or shape, classes)  # MLP and mlp: one key
 
 
 def _require(library: str, text: str) -> None:
@@ -95,7 +95,8 @@ def _require(library: str, text: str) -> None:
 def _timm(text: str, name: str, input_shape: tuple[int, ...] | None) -> ModelSource:
     import timm
 
-    if not timm.list_models(name):
+    base = name.split(".")[0]  # resnet18.a1_in1k names a pretrained tag of resnet18
+    if any(c in name for c in "*?[]") or base not in timm.list_models(base):
         close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
         raise ActbenchError(f"timm has no model '{name}'"
                             + (f"; did you mean {', '.join(close)}?" if close else ""))
@@ -156,5 +157,6 @@ def _swap_in(model: nn.Module, activation: str, impl: str | None, seed: int) -> 
         replace_activations(model, activation, impl=impl, seed=seed)
     modules = dict(model.named_modules())
     replaced = [modules[r.path] for r in plan if r.new is not None and r.path in modules]
-    left = [f"{r.path} ({r.old}{': ' + r.note if r.note else ''})" for r in plan if r.new is None]
+    left = [f"{r.path or type(model).__name__} ({r.old}{': ' + r.note if r.note else ''})"
+            for r in plan if r.new is None]
     return BuiltModel(model, list({id(m): m for m in replaced}.values()), left)

@@ -68,3 +68,19 @@ def without(monkeypatch):
         monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
     return hide
+
+
+@pytest.fixture
+def run_cli():
+    """Invoke the CLI in-process with a wide, colourless terminal; returns the Result (as
+    tests/cli/conftest.py does)."""
+    from typer.testing import CliRunner
+
+    from actbench.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, list(args), env={"COLUMNS": "240", "NO_COLOR": "1", "TERM": "dumb"})
+
+    return run

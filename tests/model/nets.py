@@ -34,20 +34,40 @@ def conv_net() -> nn.Module:
 
 
 class Picky(nn.Module):
-    """Linear -> act -> Linear whose forward refuses one activation: mish."""
+    """Linear -> act -> Linear whose forward refuses one activation (mish unless told)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuses: str = "mish") -> None:
         super().__init__()
         self.fc1, self.act, self.fc2 = nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 3)
+        self.refuses = refuses
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if getattr(self.act, "activation_name", None) == "mish":
-            raise RuntimeError("picky refuses mish")
+        if getattr(self.act, "activation_name", None) == self.refuses:
+            raise RuntimeError(f"picky refuses {self.refuses}")
         return self.fc2(self.act(self.fc1(x)))
 
 
 def picky() -> nn.Module:
     return Picky()
+
+
+def picky_identity() -> nn.Module:
+    return Picky("identity")
+
+
+class Functional(nn.Module):
+    """A ReLU module, and an F.relu call that no module swap can reach."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.relu(self.act(self.fc1(x))))
+
+
+def functional() -> nn.Module:
+    return Functional()
 
 
 class Tiring(nn.Module):

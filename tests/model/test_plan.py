@@ -50,9 +50,6 @@ def test_no_baseline_adds_only_identity():
     assert labels(p) == ["identity", "mish"] and p.baseline_label is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: make_model_plan adds identity twice when the baseline "
-                   "is identity (or an alias of it): _reference() and baseline_choice() each add "
-                   "one, so `--baseline identity` gives two configurations with the same key")
 @pytest.mark.parametrize("baseline", ["identity", "linear"])
 def test_identity_as_the_baseline_is_measured_once(baseline):
     p = plan(["relu"], baseline=baseline)

@@ -1,6 +1,8 @@
 """MODEL text -> ModelSource: actbench's own models, import paths, timm (faked) and the extras'
 install hints; what `build` puts in the activation slots."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -23,7 +25,7 @@ def test_own_models_resolve_with_their_default_sample_shapes(text, name, shape):
     source = model_source(text)
     assert (source.library, source.name, source.sample_shape, source.num_classes) == (
         "actbench", name, shape, 10)
-    assert source.text == text  # the report's model column keeps what the user wrote
+    assert source.text == name  # one key however it was typed: MLP and mlp resume each other
 
 
 def test_an_own_model_takes_another_input_shape():
@@ -137,6 +139,21 @@ def test_an_import_path_that_leads_nowhere_is_refused(text, message):
         model_source(text, (4,))
 
 
+def test_a_functional_activation_is_left_alone_and_said_so():
+    built = model_source("tests.model.nets:functional", (4,)).build("silu", None, seed=0)
+    assert built.activations == [built.module.act]
+    assert len(built.left_alone) == 1 and built.left_alone[0].endswith(
+        "(torch.nn.functional.relu: a functional call in forward: not a module, so not replaced)")
+    x = torch.randn(3, 4)
+    m = built.module
+    torch.testing.assert_close(m(x), m.fc2(F.relu(F.silu(m.fc1(x)))))
+
+
+def test_a_functional_call_in_the_top_forward_names_where_it_is():
+    built = model_source("tests.model.nets:functional", (4,)).build("silu", None, seed=0)
+    assert re.match(r"\S+ \(torch\.nn\.functional\.relu", built.left_alone[0])
+
+
 def test_a_factory_that_returns_no_module_is_refused_when_built():
     source = model_source("tests.model.nets:not_a_module", (4,))
     with pytest.raises(ActbenchError, match="gave str; expected an nn.Module"):
@@ -182,3 +199,8 @@ def test_a_timm_model_gets_the_activation_in_torch_and_timm_slots(fake_timm, act
     assert len(built.left_alone) == 1 and built.left_alone[0].startswith(
         "gate (torch.nn.modules.activation.Sigmoid: a gate by design")
     assert model(torch.randn(2, nets.VIT_TOKENS, nets.VIT_DIM)).shape == (2, nets.VIT_CLASSES)
+
+
+def test_a_timm_wildcard_is_not_a_model(fake_timm):
+    with pytest.raises(ActbenchError, match=r"fake_\*"):
+        model_source("timm:fake_*")
