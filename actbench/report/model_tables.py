@@ -106,7 +106,8 @@ def _share_text(row: Row) -> str:
     if share is None:
         return ""
     low, high = _number(row, "act_share_ci_low"), _number(row, "act_share_ci_high")
-    interval = f" ({100 * low:.0f}-{100 * high:.0f})" if low is not None and high is not None else ""
+    interval = (f" ({100 * low:.0f} to {100 * high:.0f})" if low is not None and high is not None
+                else "")  # "to": a bound may be negative
     return f"{100 * share:.0f} %{interval}"
 
 
