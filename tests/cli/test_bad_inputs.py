@@ -30,7 +30,7 @@ REFUSED_REPORTS = {
     "latin1.csv": "not UTF-8 text",
     "ragged_row.csv": "line 4 has 3 fields, the header",
     "open_quote.csv": "line 4 has 2 fields, the header",
-    "kind_unknown.csv": "has report kind mystery; expected one of micro, train, train_epoch",
+    "kind_unknown.csv": "has report kind mystery; expected one of micro, model, train, train_epoch",
     "kinds_mixed.csv": "has report kind micro, train; expected one of",
     "schema_newer.csv": "has schema version 2, newer than this actbench reads",
     "schema_text.csv": "has a schema_version that is not a number",
