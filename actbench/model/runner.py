@@ -28,6 +28,7 @@ from ..micro.stopping import SampleSeries, StoppingRule, WarmupRule
 from ..micro.timers import Timer, calls_per_sample
 from ..progress import ItemFinished, ItemStarted, OnProgress, PlanStarted
 from ..records.rows import new_row
+from .memory import process_peak_bytes
 from .plan import REFERENCE, ModelConfig, groups
 from .source import ModelSource
 from .step import Workload, prepare
@@ -193,6 +194,10 @@ def _sample_in_rounds(items: list[_Item], device: MicroDevice) -> None:
 
 
 def _peak(item: _Item, device: MicroDevice) -> Row:
-    """The device allocator's peak over one more step (CUDA); empty where there is none."""
-    peak = device.peak_bytes(item.workload.step)
-    return {"peak_bytes": peak, "peak_kind": "cuda_allocator"} if peak is not None else {}
+    """The peak over one more step: the CUDA allocator's, or on the CPU the process's resident
+    peak (model/memory.py); empty where neither can be read."""
+    if device.kind == "cpu":
+        peak, kind = process_peak_bytes(item.workload.step), "process_rss"
+    else:
+        peak, kind = device.peak_bytes(item.workload.step), "cuda_allocator"
+    return {"peak_bytes": peak, "peak_kind": kind} if peak is not None else {}
