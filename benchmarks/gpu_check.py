@@ -94,6 +94,8 @@ class Profile:
     resnet_train_size: int
     resnet_batch: int
     resnet_activations: str
+    model_batches: str
+    model_max_time: float
 
 
 FULL = Profile(
@@ -104,7 +106,8 @@ FULL = Profile(
     max_time=0.1, agreement_activations="relu,silu,mish", agreement_impls="native,fast",
     agreement_size="16777216", agreement_time=0.5, quick_args=("--seeds", "0"),
     resnet_train_size=10_000, resnet_batch=128,
-    resnet_activations="[relu, mish, {name: mish, impl: fast}]")
+    resnet_activations="[relu, mish, {name: mish, impl: fast}]",
+    model_batches="32,256", model_max_time=0.5)
 
 SMOKE = Profile(  # no compiled implementations: their first compilation takes 20 s on a CPU
     micro_runs=(MicroRun("float32", "4096", "native,memeff", "relu,mish"),), max_time=0.02,
@@ -112,7 +115,8 @@ SMOKE = Profile(  # no compiled implementations: their first compilation takes 2
     agreement_time=0.05,
     quick_args=("--seeds", "0", "--act", "relu", "--set", "train.epochs=1",
                 "--set", "data.num_samples=400"),
-    resnet_train_size=64, resnet_batch=32, resnet_activations="[relu, mish]")
+    resnet_train_size=64, resnet_batch=32, resnet_activations="[relu, mish]",
+    model_batches="4", model_max_time=0.02)
 
 
 @dataclass
@@ -401,6 +405,32 @@ def step_train_resnet(check: Check, timeout: float) -> None:
     check.judge("train.resnet20_amp_channels_last", ok, text or f"exit {result.returncode}")
 
 
+def step_model(check: Check, timeout: float) -> None:
+    """`actbench model resnet20` under AMP and channels-last: every configuration measured, the
+    activation's share against identity, and the step's peak from the CUDA allocator."""
+    report = check.out / "model-resnet20.csv"
+    result = check.actbench("model-resnet20", "model", "resnet20", "--act", "relu,mish",
+                            "--device", check.device, "--batch-size", check.profile.model_batches,
+                            "--amp", "--channels-last", "--max-time",
+                            str(check.profile.model_max_time), "--out", str(report), "-q",
+                            timeout=timeout)
+    rows = read_rows(report)
+    expected = 3 * 2 * len(check.profile.model_batches.split(","))  # identity, relu, mish x modes
+    measured = [r for r in rows if r["status"] in ("ok", "noisy")
+                and (number(r["samples_per_s"]) or 0) > 0 and r["replaced"] == "19"]
+    shares = [r for r in rows if r["activation"] == "mish" and number(r["act_share"]) is not None]
+    peaks = {r["peak_kind"] for r in rows}
+    timers = {r["timer"] for r in rows}
+    ok = (result.returncode == 0 and len(rows) == expected and len(measured) == expected
+          and len(shares) == expected // 3
+          and (not check.cuda or (peaks == {"cuda_allocator"} and timers == {"events-hot"})))
+    text = "; ".join(f"{r['activation']} {r['mode']} b{r['batch_size']} {r['status']} "
+                     f"{number(r['samples_per_s']) or 0:.0f}/s" for r in rows)
+    check.judge("model.resnet20_amp_channels_last", ok,
+                f"{text or f'exit {result.returncode}'}; peaks {', '.join(sorted(peaks))}; "
+                f"timers {', '.join(sorted(timers))}")
+
+
 def step_judge_micro(check: Check, timeout: float) -> None:
     """Claims read off the micro reports: timer, roofline, memory, accuracy, fast kernels."""
     reports = [path for path in sorted(check.out.glob("micro-*.csv"))
@@ -544,7 +574,8 @@ def plan(check: Check) -> list[Step]:
              Step(f"micro {first.name}", lambda c, t: step_micro(c, first, t), 60, 240, leaves=160),
              Step("energy", step_energy, 15, 60, leaves=120),
              Step("train quick", step_train_quick, 30, 120, leaves=80),
-             Step("train resnet20", step_train_resnet, 30, 120, leaves=50)]
+             Step("train resnet20", step_train_resnet, 30, 120, leaves=50),
+             Step("model resnet20", step_model, 20, 120, leaves=50)]
     steps += [Step(f"micro {run.name}", lambda c, t, r=run: step_micro(c, r, t), 30, leaves=45)
               for run in later]
     return steps + [Step("judge micro", step_judge_micro),

@@ -37,6 +37,7 @@ def test_the_smoke_run_passes_every_claim_a_cpu_can_check(tmp_path):
                 for c in json.loads((out / "summary.json").read_text())["claims"]}
     for claim in ("env.captured", "micro.float32.4096", "micro.timer", "micro.saved_only_input",
                   "micro.finite", "train.quick", "train.resnet20_amp_channels_last",
+                  "model.resnet20_amp_channels_last",
                   "compare.report"):
         assert verdicts[claim] == "pass", claim
     for claim in ("env.nvml", "agree.do_bench", "micro.energy", "micro.copy_roofline",
@@ -48,7 +49,7 @@ def test_the_smoke_run_passes_every_claim_a_cpu_can_check(tmp_path):
     with tarfile.open(archive) as packed:
         names = packed.getnames()
     assert {"gc/summary.json", "gc/html/index.html", "gc/micro-float32-4096.csv"} <= set(names)
-    assert (archive.parent / "summary.md").read_text().startswith("# gpu check: 8 passed, 0 failed")
+    assert (archive.parent / "summary.md").read_text().startswith("# gpu check: 9 passed, 0 failed")
 
 
 def cuda_check(tmp_path) -> object:
