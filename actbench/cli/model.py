@@ -80,4 +80,14 @@ def model(
             console.print(table)
         console.print(f"report: {run.out}")
         _warn_if_busy(err_console, run.rows)
+        _warn_if_nothing_replaced(err_console, run.rows, run.source.text)
     _exit_if_nothing_measured(err_console, run.rows, run.out)
+
+
+def _warn_if_nothing_replaced(err_console, rows, model_text: str) -> None:
+    untouched = [r for r in rows if "nothing_replaced" in str(r.get("flags") or "").split(";")]
+    if untouched:
+        err_console.print(f"warning: {len(untouched)} configuration(s) put their activation "
+                          f"nowhere: {model_text} has no activation module that actbench "
+                          "recognises (the left_alone column says what it found); they time "
+                          "the model as it is", highlight=False, markup=False, soft_wrap=True)

@@ -31,13 +31,20 @@ class ModelConfig:
     activation: ActivationChoice
     impl: str
     setup: StepSetup
+    sample_shape: tuple[int, ...] = ()
+
+    @property
+    def input_shape(self) -> str:
+        """The batch's shape as the report writes it: 32x3x32x32."""
+        return "x".join(map(str, (self.setup.batch_size, *self.sample_shape)))
 
     @property
     def key(self) -> tuple[str, ...]:
         """The report's MODEL_KEY cells, as the CSV holds them."""
         s = self.setup
         return (self.model, self.activation.label, self.impl, s.device, s.dtype, _flag(s.amp),
-                str(s.batch_size), s.mode, _flag(s.channels_last), _flag(s.compile))
+                str(s.batch_size), s.mode, _flag(s.channels_last), _flag(s.compile),
+                self.input_shape)
 
     @property
     def label(self) -> str:
@@ -75,7 +82,7 @@ def make_model_plan(model: str, activations: Sequence[str] | None = None, impl: 
                     amp: bool = False, batch_sizes: Sequence[str] | None = None,
                     modes: Sequence[str] | None = None, channels_last: bool = False,
                     compile: bool = False, baseline: str | None = "relu",
-                    resolve=resolve_device) -> ModelPlan:
+                    resolve=resolve_device, sample_shape: tuple[int, ...] = ()) -> ModelPlan:
     """Expand the options into configurations (the references first in every group)."""
     choices = activation_choices(list(activations) if activations else ["relu", "silu", "mish"])
     impls = implementations_for(impl, choices)
@@ -97,9 +104,27 @@ def make_model_plan(model: str, activations: Sequence[str] | None = None, impl: 
             for batch in parse_batch_sizes(batch_sizes):
                 for mode in mode_names:
                     setup = StepSetup(device, dtype, amp, batch, mode, channels_last, compile)
-                    plan.configs += [ModelConfig(model, choice, name, setup)
+                    plan.configs += [ModelConfig(model, choice, name, setup, tuple(sample_shape))
                                      for choice, selected in impls for name in selected]
+    _check_compiled_groups(plan.configs, compile, channels_last, sample_shape)
     return plan
+
+
+COMPILES_PER_CLASS = 8  # torch.compile's recompile limit: beyond it a model runs eagerly
+
+
+def _check_compiled_groups(configs: list[ModelConfig], compile: bool, channels_last: bool,
+                           sample_shape: Sequence[int]) -> None:
+    """Options that would be recorded but not take effect are refused."""
+    if channels_last and sample_shape and len(sample_shape) != 3:
+        raise ActbenchError(f"--channels-last lays out images (channels, height, width); this "
+                            f"model's samples are {'x'.join(map(str, sample_shape))}")
+    largest = max((len(group) for group in groups(configs)), default=0)
+    if compile and largest > COMPILES_PER_CLASS:
+        raise ActbenchError(f"--compile with {largest} activation implementations side by side: "
+                            f"torch compiles one model class at most {COMPILES_PER_CLASS} times "
+                            "and then runs it eagerly; measure at most "
+                            f"{COMPILES_PER_CLASS} (identity and the baseline included) at a time")
 
 
 def _reference(choices: list[ActivationChoice]) -> ActivationChoice | None:

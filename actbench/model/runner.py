@@ -25,9 +25,10 @@ from ..micro.busy import busy_columns
 from ..micro.busy import snapshot as cpu_snapshot
 from ..micro.device import MicroDevice, device_for
 from ..micro.stopping import SampleSeries, StoppingRule, WarmupRule
-from ..micro.timers import Timer, calls_per_sample
+from ..micro.timers import TARGET_SAMPLE_S, Timer, calls_per_sample
 from ..progress import ItemFinished, ItemStarted, OnProgress, PlanStarted
 from ..records.rows import new_row
+from ..records.schema import MODEL_KEY
 from .memory import process_peak_bytes
 from .plan import REFERENCE, ModelConfig, groups
 from .source import ModelSource
@@ -40,13 +41,14 @@ MODEL_WARMUP = WarmupRule(min_time=0.2, min_samples=3, tolerance=0.1, max_time=2
 @dataclass
 class _Item:
     config: ModelConfig
-    workload: Workload
+    workload: Workload | None  # dropped when its step fails, so its memory can go
     series: SampleSeries
     timer: Timer
     calls: int
     replaced: int
     left_alone: list[str]
-    error: BaseException | None = None  # a step that failed while sampling (out of memory)
+    sized: bool = False  # steps per sample re-sized from the warm-up median
+    failure: tuple[str, str] | None = None  # (status, message) of a step that failed sampling
 
 
 class ModelRunner:
@@ -70,6 +72,8 @@ class ModelRunner:
 
     def _run_group(self, configs: list[ModelConfig]) -> None:
         device = device_for(configs[0].setup.device)
+        if configs[0].setup.compile:
+            torch.compiler.reset()  # each group starts within torch.compile's recompile limit
         items = [item for item in (self._prepare(c, device) for c in configs) if item is not None]
         before = cpu_snapshot()
         try:
@@ -77,10 +81,11 @@ class ModelRunner:
             busy = busy_columns(before, cpu_snapshot(), torch.get_num_threads())
             reference = next((i for i in items if i.config.activation.spec.name == REFERENCE), None)
             for item in (i for i in items if i.config.key in self.write):
-                if item.error is not None:
-                    self._emit_failure(item.config, item.error)
+                if item.failure is not None:
+                    self._emit_failure(item.config, *item.failure)
                     continue
-                row = self._row(item, reference if reference and not reference.error else None, busy)
+                row = self._row(item, reference if reference and not reference.failure else None,
+                                busy)
                 row.update(_peak(item, device))
                 self.emit(row)
                 self.on_progress(ItemFinished(item.config.label, row["status"]))
@@ -99,7 +104,7 @@ class ModelRunner:
             timer = device.timer(cold=False, numel=0, graph_max_numel=-1)  # no CUDA graphs
             first = timer.measure(workload.step, 1)  # the first call builds (and compiles)
         except Exception as error:  # noqa: BLE001 - one configuration failing is a row, not the end
-            self._emit_failure(config, error)
+            self._emit_failure(config, *failure_of(error))
             device.release()
             return None
         series = SampleSeries(self.stopping, self.warmup)
@@ -107,20 +112,16 @@ class ModelRunner:
                      len(built.activations), built.left_alone)
 
     def _base_row(self, config: ModelConfig) -> Row:
-        return new_row("model", None, self.environment_columns,
-                       **dict(zip(_KEY_NAMES, config.key)),
-                       input_shape="x".join(map(str, (config.setup.batch_size,
-                                                      *self.source.sample_shape))),
+        return new_row("model", None, self.environment_columns, dict(zip(MODEL_KEY, config.key)),
                        threads=torch.get_num_threads())
 
-    def _emit_failure(self, config: ModelConfig, error: BaseException) -> None:
+    def _emit_failure(self, config: ModelConfig, status: str, message: str) -> None:
         if config.key not in self.write:
             return
-        out_of_memory = isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error)
         row = self._base_row(config)
-        row.update(status="oom" if out_of_memory else "error", message=describe_error(error))
+        row.update(status=status, message=message)
         self.emit(row)
-        self.on_progress(ItemFinished(config.label, row["status"]))
+        self.on_progress(ItemFinished(config.label, status))
 
     def _row(self, item: _Item, reference: _Item | None, busy: Row) -> Row:
         summary, series = item.series.summary(), item.series
@@ -137,17 +138,25 @@ class ModelRunner:
                    replaced=item.replaced, left_alone="; ".join(item.left_alone),
                    params=item.workload.params, act_saved_bytes=item.workload.act_saved_bytes,
                    step_saved_bytes=item.workload.step_saved_bytes)
+        if summary.n < MIN_SAMPLES:  # the median's interval is the whole range: none to show
+            row.update(samples_per_s_ci_low="", samples_per_s_ci_high="")
         if reference is not None and reference is not item:
             row.update(activation_share(reference.series.samples, series.samples))
         row.update({k: v for k, v in busy.items() if k != "busy"})
-        flags = ([] if series.converged else ["noisy"]) + (["busy"] if busy.get("busy") else [])
+        untouched = item.replaced == 0 and item.config.activation.spec.name != REFERENCE
+        flags = ([] if series.converged else ["noisy"]) + (["busy"] if busy.get("busy") else []) \
+            + (["nothing_replaced"] if untouched else [])
         row["flags"] = ";".join(flags)
         row["status"] = "noisy" if "noisy" in flags else "ok"
         return row
 
 
-_KEY_NAMES = ("model", "activation", "impl", "device", "dtype", "amp", "batch_size", "mode",
-              "channels_last", "compile")
+def failure_of(error: BaseException) -> tuple[str, str]:
+    """(status, message) for a configuration that failed; the traceback is let go, so that the
+    tensors of the failed step can be freed."""
+    out_of_memory = isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error)
+    error.__traceback__ = None
+    return ("oom" if out_of_memory else "error"), describe_error(error)
 
 
 def activation_share(identity: Sequence[float], with_activation: Sequence[float]) -> Row:
@@ -155,6 +164,8 @@ def activation_share(identity: Sequence[float], with_activation: Sequence[float]
     ratio's bootstrap interval turned around (a negative share: the activation is lost in noise,
     or the identity model is slower, as a fused kernel can make it)."""
     ratio, low, high = stats.ratio_of_medians_ci(identity, with_activation)
+    if min(len(identity), len(with_activation)) < MIN_SAMPLES:  # too few for an interval
+        low = high = math.nan
     return {"act_share": 1 - ratio, "act_share_ci_low": 1 - high if math.isfinite(high) else "",
             "act_share_ci_high": 1 - low if math.isfinite(low) else ""}
 
@@ -168,7 +179,7 @@ def _stopped(item: _Item) -> bool:
     longer than --max-time allows samples for), unless OVERTIME x --max-time has gone by; a
     configuration whose step failed has stopped."""
     series = item.series
-    if item.error is not None:
+    if item.failure is not None:
         return True
     if not series.finished:
         return False
@@ -183,14 +194,25 @@ def _sample_in_rounds(items: list[_Item], device: MicroDevice) -> None:
         if not pending:
             return
         for item in pending:
-            start = time.perf_counter()
-            try:
-                seconds = item.timer.measure(item.workload.step, item.calls)
-            except Exception as error:  # noqa: BLE001 - this configuration ends; the others go on
-                item.error, item.series.finished = error, True
-                device.release()
-                continue
-            item.series.add(seconds, time.perf_counter() - start)
+            _take_sample(item, device)
+
+
+def _take_sample(item: _Item, device: MicroDevice) -> None:
+    """One sample; steps per sample sized as micro sizes them: during warm-up from the last
+    sample, once warm from the warm-up median (the first call, which builds, is no guide)."""
+    series = item.series
+    if series.warm and not item.sized:
+        item.calls, item.sized = calls_per_sample(stats.summarize(series.warmup_samples).median), True
+    start = time.perf_counter()
+    try:
+        seconds = item.timer.measure(item.workload.step, item.calls)
+    except Exception as error:  # noqa: BLE001 - this configuration ends; the others go on
+        item.failure, item.workload = failure_of(error), None
+        device.release()
+        return
+    series.add(seconds, time.perf_counter() - start)
+    if not series.warm and seconds * item.calls < TARGET_SAMPLE_S / 2:
+        item.calls = calls_per_sample(seconds)
 
 
 def _peak(item: _Item, device: MicroDevice) -> Row:

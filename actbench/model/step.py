@@ -45,8 +45,9 @@ class Workload:
 
 
 def amp_dtype(device: str) -> torch.dtype:
-    """What autocast computes in: float16 on CUDA, bfloat16 elsewhere (the CPU's fast path)."""
-    return torch.float16 if device.startswith("cuda") else torch.bfloat16
+    """What autocast computes in: float16 on GPUs (CUDA, MPS), bfloat16 on the CPU (its fast
+    path)."""
+    return torch.float16 if device.startswith(("cuda", "mps")) else torch.bfloat16
 
 
 def prepare(built: BuiltModel, sample_shape: tuple[int, ...], num_classes: int | None,

@@ -44,10 +44,10 @@ MICRO_SAMPLE_COLUMNS = (*MICRO_KEY, "sample", "seconds_per_call", "calls")
 
 # -- model reports: one row per whole-model configuration (`actbench model`)
 MODEL_KEY = ("model", "activation", "impl", "device", "dtype", "amp", "batch_size", "mode",
-             "channels_last", "compile")
+             "channels_last", "compile", "input_shape")
 
 MODEL_COLUMNS = (
-    "kind", "schema_version", "timestamp_utc", *MODEL_KEY, "input_shape", "threads", "timer",
+    "kind", "schema_version", "timestamp_utc", *MODEL_KEY, "threads", "timer",
     "status", "message", "flags",
     # one step (an inference forward, or forward + backward + optimizer step), seconds
     "samples", "calls_per_sample", "median_s", "mean_s", "min_s", "q1_s", "q3_s", "iqr_pct",

@@ -867,7 +867,7 @@ def model_rows(frame: pd.DataFrame | None) -> pd.DataFrame:
         return rows
     rows = rows[rows["status"].astype(str).isin(("ok", "noisy"))]
     for column in ("batch_size", "samples_per_s", "samples_per_s_ci_low", "samples_per_s_ci_high"):
-        rows[column] = pd.to_numeric(rows[column], errors="coerce")
+        rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows else np.nan
     rows["_hollow"] = hollow_rows(rows)
     return rows[_finite(rows["samples_per_s"]) & (rows["samples_per_s"] > 0)]
 
@@ -914,20 +914,21 @@ def plot_model(frame: pd.DataFrame, output: Path, *, dpi: float = 150) -> Path:
 
 
 def _panel_titles(rows: pd.DataFrame) -> pd.Series:
-    """model · mode, plus device and precision where the rows have several."""
+    """model · mode, plus whatever else varies (device, precision, sample shape, layout,
+    compilation, file): a panel's points differ in batch size alone."""
     precision = rows["dtype"].astype(str).where(rows["amp"].astype(str).str.lower() != "true",
                                                 rows["dtype"].astype(str) + "+amp")
+    sample = rows["input_shape"].astype(str).str.partition("x")[2]
+    flags = [rows[column].astype(str).str.lower().map({"true": label}).fillna("")
+             for column, label in (("channels_last", "channels-last"), ("compile", "compiled"))]
     parts = [rows["model"].astype(str),
              rows["mode"].astype(str).map(lambda m: MODE_TITLES.get(m, m))]
-    for column in (rows["device"].astype(str), precision):
+    for column in (rows["device"].astype(str), precision, sample, *flags):
         if column.nunique() > 1:
             parts.append(column)
     if "file" in rows and rows["file"].nunique() > 1:
         parts.append(rows["file"].astype(str))
-    title = parts[0]
-    for part in parts[1:]:
-        title = title + " · " + part
-    return title
+    return pd.concat(parts, axis=1).apply(lambda cells: " · ".join(c for c in cells if c), axis=1)
 
 
 def _draw_panel(ax, panel: pd.DataFrame, style_of: dict, title: str) -> None:

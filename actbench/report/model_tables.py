@@ -32,8 +32,9 @@ def model_tables(rows: Iterable[Row], baseline: str | None,
                  activation_order: Sequence[str] = ()) -> list[Table]:
     """A table per (model, device, precision, batch size), in the order first measured."""
     groups: dict[tuple[str, ...], list[Row]] = {}
-    for row in rows:
-        key = (str(row["model"]), str(row["device"]), _precision(row), str(row["batch_size"]))
+    for row in rows:  # rows differing in anything but activation and mode never share a table
+        key = (str(row["model"]), str(row["device"]), _precision(row), str(row["input_shape"]),
+               str(row.get("channels_last")), str(row.get("compile")))
         groups.setdefault(key, []).append(row)
     order = {name: position for position, name in enumerate(dict.fromkeys(activation_order))}
     tables = []
@@ -44,10 +45,11 @@ def model_tables(rows: Iterable[Row], baseline: str | None,
 
 
 def model_table(key: tuple[str, ...], rows: list[Row], baseline: str | None) -> Table:
-    model, device, precision, batch = key
-    extras = [label for label, column in (("channels-last", "channels_last"), ("compiled", "compile"))
-              if any(str(r.get(column)) == "true" for r in rows)]
-    table = Table(title=" · ".join([model, f"batch {batch}", precision, device, *extras]),
+    model, device, precision, input_shape, channels_last, compiled = key
+    batch, _, sample = input_shape.partition("x")
+    extras = [label for label, flag in (("channels-last", channels_last), ("compiled", compiled))
+              if flag == "true"]
+    table = Table(title=" · ".join([model, f"batch {batch} ({sample})", precision, device, *extras]),
                   title_justify="left", caption_justify="left")
     for header, justify in (("mode", "left"), ("activation", "left"), ("impl", "left"),
                             ("step ± 95 % CI", "right"), ("samples/s", "right"),
@@ -76,7 +78,8 @@ def _cells(row: Row, base: Row | None, best: bool) -> list[str]:
     step = "—"
     if median is not None:
         spread = _number(row, "ci_rel_halfwidth")
-        step = format_seconds(median) + (f" ± {100 * spread:.0f} %" if spread is not None else "")
+        step = format_seconds(median) + (f" ± {100 * spread:.0f} %" if _enough(row) and spread
+                                         is not None else f" (n={row.get('samples')})")
         step = f"[bold green]{step}[/]" if best else step
     throughput = _number(row, "samples_per_s")
     flags = str(row.get("flags") or "")
@@ -96,9 +99,17 @@ def _ratio_text(row: Row, base: Row | None) -> str:
     if base is None or len(values) != 6 or any(v is None for v in values):
         return ""
     ratio, low, high = stats.ratio_ci_from_intervals(*values)
-    if not (math.isfinite(low) and math.isfinite(high)):
+    if not (math.isfinite(low) and math.isfinite(high) and _enough(row) and _enough(base)):
         return f"{ratio:.2f}x"
     return f"{ratio:.2f}x ({low:.2f}-{high:.2f})"
+
+
+MIN_SAMPLES = 6  # below this a median's interval is the whole range (as compare rules)
+
+
+def _enough(row: Row) -> bool:
+    samples = _number(row, "samples")
+    return samples is not None and samples >= MIN_SAMPLES
 
 
 def _share_text(row: Row) -> str:

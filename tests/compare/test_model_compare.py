@@ -45,10 +45,10 @@ def test_ratios_to_relu_stay_within_one_model_batch_and_mode(tmp_path):
     report = write_model(tmp_path / "m.csv", ROWS)
     table = compare_reports([str(report)]).micro.table
     mish = table[table["activation"] == "mish"].set_index(["shape", "pass"])
-    expected = {("resnet20 · batch 32", "train"): (0.130, 0.05, 0.100),
-                ("resnet20 · batch 128", "train"): (0.450, 0.02, 0.300),
-                ("resnet20 · batch 32", "infer"): (0.048, 0.02, 0.040),
-                ("resnet56 · batch 32", "train"): (0.600, 0.02, 0.500)}
+    expected = {("batch 32 · 3x32x32", "train · resnet20"): (0.130, 0.05, 0.100),
+                ("batch 128 · 3x32x32", "train · resnet20"): (0.450, 0.02, 0.300),
+                ("batch 32 · 3x32x32", "infer · resnet20"): (0.048, 0.02, 0.040),
+                ("batch 32 · 3x32x32", "train · resnet56"): (0.600, 0.02, 0.500)}
     assert len(mish) == len(expected)
     for key, (median, ci, relu) in expected.items():
         ratio, low, high = stats.ratio_ci_from_intervals(median, median * (1 - ci), median * (1 + ci),
@@ -67,7 +67,7 @@ def test_amp_and_channels_last_rows_are_groups_of_their_own(tmp_path):
     mish = table[table["activation"] == "mish"]
     assert sorted(mish["ratio"].round(6)) == sorted(round(r, 6) for r in (2.0, 1.2, 1.5))
     assert {"float32", "float32+amp"} == set(table["dtype"])
-    assert "resnet20 · batch 32 · channels-last" in set(table["shape"])
+    assert "batch 32 · 3x32x32 · channels-last" in set(table["shape"])
 
 
 def test_model_and_micro_reports_compare_side_by_side_and_each_get_their_figure(tmp_path):
@@ -77,7 +77,7 @@ def test_model_and_micro_reports_compare_side_by_side_and_each_get_their_figure(
     table = comparison.micro.table
     micro_mish = table[(table["activation"] == "mish") & (table["pass"] == "fwd")]
     assert list(micro_mish["ratio"]) == pytest.approx([3.0])
-    assert len(table[table["pass"].isin(["train", "infer"])]) == len(ROWS)
+    assert len(table[table["pass"].str.startswith(("train · ", "infer · "))]) == len(ROWS)
     written = write_figures(comparison.reports.micro, None, None, None, tmp_path / "f.png")
     assert sorted(p.name for p in written) == ["f-micro.png", "f-model.png"]
     assert all(p.stat().st_size > 10_000 for p in written)
@@ -87,7 +87,7 @@ def test_a_model_report_alone_draws_throughput_and_compare_prints_it(tmp_path, r
     report = write_model(tmp_path / "m.csv", ROWS)
     result = run_cli_wide("compare", str(report), "--plot", str(tmp_path / "f.png"))
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "f.png").exists() and "resnet56 · batch 32" in result.output
+    assert (tmp_path / "f.png").exists() and "train · resnet56" in result.output
     assert "1.30x" in result.output
 
 

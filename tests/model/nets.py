@@ -130,3 +130,8 @@ class FakeViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act2(self.fc2(self.act1(self.fc1(x))))
         return self.head((h * self.gate(h)).mean(1))
+
+
+def no_activation() -> nn.Module:
+    """Linear layers only: nothing for an activation to go into."""
+    return nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))

@@ -37,15 +37,15 @@ def test_model_writes_a_row_per_configuration_prints_a_table_per_batch_and_resum
     rows = read(out)
     assert len(rows) == 2 * 2 * 3
     assert {tuple(r[c] for c in MODEL_KEY) for r in rows} == {
-        ("mlp", act, "native", "cpu", "float32", "false", batch, mode, "false", "false")
-        for act in ("identity", "relu", "silu") for batch in ("2", "4") for mode in ("infer", "train")}
+        ("mlp", act, "native", "cpu", "float32", "false", batch, mode, "false", "false",
+         f"{batch}x40") for act in ("identity", "relu", "silu") for batch in ("2", "4") for mode in ("infer", "train")}
     for row in rows:
         assert row["status"] in ("ok", "noisy") and row["replaced"] == "3"
         assert float(row["samples_per_s"]) == pytest.approx(
             int(row["batch_size"]) / float(row["median_s"]), rel=1e-12)
         assert (row["act_share"] == "") == (row["activation"] == "identity")
     for batch in ("2", "4"):
-        assert result.stdout.count(f"mlp · batch {batch} · float32 · cpu") == 1
+        assert result.stdout.count(f"mlp · batch {batch} (40) · float32 · cpu") == 1
     relu_lines = [line for line in result.stdout.splitlines() if "│ relu " in line]
     assert len(relu_lines) == 4 and all("1.00x" in line for line in relu_lines)
     assert f"report: {out}" in result.stdout.replace("\n", "")
@@ -110,7 +110,7 @@ def test_a_timm_model_runs_end_to_end_and_says_what_was_replaced(run_cli, tmp_pa
     base = (8 * 16 + 16) + (16 * 8 + 8) + (8 * nets.VIT_CLASSES + nets.VIT_CLASSES)
     assert params["identity"] == params["relu"] == params["gelu"] == base
     assert params["meta_acon"] > base  # meta-ACON's switching networks are parameters
-    assert "timm:fake_vit · batch 2 · float32 · cpu" in result.stdout
+    assert "timm:fake_vit · batch 2 (6x8) · float32 · cpu" in result.stdout
     assert len(fake_timm.created) == 8  # a fresh model per configuration
 
 
@@ -135,3 +135,43 @@ def test_nothing_measured_exits_1(run_cli, tmp_path, fast_warmup):
     assert [r["status"] for r in rows] == ["error", "error"]
     assert all(r["message"] == "ActbenchError: tests.model.nets:not_a_module gave str; expected an "
                "nn.Module" for r in rows)
+
+
+def test_rows_in_another_layout_get_a_table_and_a_panel_of_their_own(tmp_path):
+    """channels-last rows next to standard ones: each table's ratios are to its own relu."""
+    import pandas as pd
+
+    from actbench.report.compare_plots import _panel_titles, model_rows
+    from actbench.report.model_tables import model_tables
+
+    rows = []
+    for layout, scale in (("false", 1.0), ("true", 0.5)):
+        for activation, median in (("identity", 0.8), ("relu", 1.0), ("mish", 1.5)):
+            rows.append({"kind": "model", "model": "cnn", "activation": activation,
+                         "impl": "native", "device": "cpu", "dtype": "float32", "amp": "false",
+                         "batch_size": "8", "mode": "train", "channels_last": layout,
+                         "compile": "false", "input_shape": "8x3x32x32", "status": "ok",
+                         "samples": "10", "median_s": str(median * scale),
+                         "ci_low_s": str(median * scale * 0.99),
+                         "ci_high_s": str(median * scale * 1.01), "ci_rel_halfwidth": "0.01",
+                         "samples_per_s": str(8 / (median * scale)), "flags": ""})
+    tables = model_tables(rows, "relu")
+    assert [t.title for t in tables] == ["cnn · batch 8 (3x32x32) · float32 · cpu",
+                                         "cnn · batch 8 (3x32x32) · float32 · cpu · channels-last"]
+    for table in tables:
+        ratios = [cell for cell in table.columns[5]._cells]
+        assert ratios[1].startswith("1.00x") and ratios[2].startswith("1.50x")
+    panels = set(_panel_titles(model_rows(pd.DataFrame(rows))))
+    assert panels == {"cnn · training step", "cnn · training step · channels-last"}
+
+
+def test_a_model_without_activation_modules_is_flagged_and_warned_about(run_cli, tmp_path,
+                                                                       fast_warmup):
+    out = tmp_path / "none.csv"
+    result = run_cli("model", "tests.model.nets:no_activation", "--input-shape", "4", "--act",
+                     "mish", *TINY, "--mode", "infer", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = read(out)
+    flagged = {r["activation"] for r in rows if "nothing_replaced" in r["flags"]}
+    assert flagged == {"relu", "mish"} and all(r["replaced"] == "0" for r in rows)
+    assert "2 configuration(s) put their activation nowhere" in result.output

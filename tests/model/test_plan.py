@@ -65,12 +65,12 @@ def test_implementations_apply_to_what_was_asked_and_the_references_take_their_d
 
 def test_configurations_are_every_combination_with_their_key_cells():
     p = make_model_plan("mlp", ["silu"], devices=["cpu"], dtypes=["float32,bfloat16"],
-                        batch_sizes=["4", "16"], modes=["infer,train"])
+                        batch_sizes=["4", "16"], modes=["infer,train"], sample_shape=(40,))
     assert len(p.configs) == 3 * 2 * 2 * 2 and p.devices == ["cpu"]
     config = next(c for c in p.configs if c.activation.label == "silu" and c.setup.dtype == "bfloat16"
                   and c.setup.batch_size == 16 and c.setup.mode == "train")
     assert config.key == ("mlp", "silu", "native", "cpu", "bfloat16", "false", "16", "train",
-                          "false", "false")
+                          "false", "false", "16x40")
     assert config.label == "silu/native train batch 16"
     assert config.setup == StepSetup("cpu", "bfloat16", False, 16, "train", False, False)
     assert len({c.key for c in p.configs}) == len(p.configs)
@@ -78,9 +78,19 @@ def test_configurations_are_every_combination_with_their_key_cells():
 
 def test_the_flags_are_in_the_key():
     p = make_model_plan("cnn", ["relu"], devices=["cpu"], amp=True, batch_sizes=["2"],
-                        modes=["train"], channels_last=True, compile=True)
+                        modes=["train"], channels_last=True, compile=True, sample_shape=(3, 8, 8))
     assert p.configs[0].key == ("cnn", "identity", "native", "cpu", "float32", "true", "2", "train",
-                                "true", "true")
+                                "true", "true", "2x3x8x8")
+
+
+def test_options_that_would_not_take_effect_are_refused():
+    with pytest.raises(ActbenchError, match="--channels-last lays out images"):
+        make_model_plan("mlp", ["relu"], devices=["cpu"], channels_last=True, sample_shape=(40,))
+    with pytest.raises(ActbenchError, match="compiles one model class at most 8 times"):
+        make_model_plan("mlp", ["relu,silu,mish,gelu,elu,selu,celu,tanh"], devices=["cpu"],
+                        compile=True, modes=["train"], sample_shape=(40,))
+    assert len(make_model_plan("mlp", ["silu,mish,gelu,elu,selu,celu"], devices=["cpu"],
+                               compile=True, modes=["train"], sample_shape=(40,)).configs) == 8
 
 
 def test_modes_default_to_both_and_are_checked():

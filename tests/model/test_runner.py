@@ -92,14 +92,14 @@ def test_rows_hold_the_statistics_of_their_samples_and_the_share_of_the_group(mo
     relu = [s * 1.25 for s in WITH_ACT]
     scripted(monkeypatch, [script(IDENTITY), script(relu), script(WITH_ACT)])
     source = model_source("mlp")
-    plan = make_model_plan("mlp", ["silu"], devices=["cpu"], batch_sizes=["4"], modes=["train"])
+    plan = make_model_plan("mlp", ["silu"], devices=["cpu"], sample_shape=(40,), batch_sizes=["4"], modes=["train"])
     rows = run(plan.configs, source)
     assert [r["activation"] for r in rows] == ["identity", "relu", "silu"]
     for row, samples in zip(rows, (IDENTITY, relu, WITH_ACT)):
         seconds = np.array(samples) * MS
         assert set(row) == set(MODEL_COLUMNS)
         assert (row["status"], row["timer"], row["samples"], row["converged"]) == ("ok", "scripted", 10, True)
-        assert row["calls_per_sample"] == 2  # 2 ms per sample / 1 ms for the first call
+        assert row["calls_per_sample"] == 1  # sized from the warm-up median (9 ms), not the first call
         assert row["median_s"] == pytest.approx(np.median(seconds), rel=1e-12)
         assert row["mean_s"] == pytest.approx(seconds.mean(), rel=1e-12)
         assert row["min_s"] == pytest.approx(seconds.min(), rel=1e-12)
@@ -116,7 +116,7 @@ def test_rows_hold_the_statistics_of_their_samples_and_the_share_of_the_group(mo
 
 def test_a_resumed_group_measures_identity_for_the_share_without_writing_it(monkeypatch):
     scripted(monkeypatch, [script(IDENTITY), script(WITH_ACT)])
-    plan = make_model_plan("mlp", ["silu"], devices=["cpu"], batch_sizes=["2"], modes=["infer"],
+    plan = make_model_plan("mlp", ["silu"], devices=["cpu"], sample_shape=(40,), batch_sizes=["2"], modes=["infer"],
                            baseline=None)
     identity, silu = plan.configs
     rows = run(plan.configs, model_source("mlp"), write={silu.key})
@@ -127,7 +127,7 @@ def test_a_resumed_group_measures_identity_for_the_share_without_writing_it(monk
 
 def test_a_step_that_fails_while_sampled_is_an_error_row_and_the_group_goes_on():
     source = model_source("tests.model.nets:tiring", (6,))
-    plan = make_model_plan(source.text, ["silu"], devices=["cpu"], batch_sizes=["2"],
+    plan = make_model_plan(source.text, ["silu"], devices=["cpu"], sample_shape=source.sample_shape, batch_sizes=["2"],
                            modes=["infer"])
     rows = run(plan.configs, source)
     by_act = {r["activation"]: r for r in rows}
@@ -142,7 +142,8 @@ def test_a_step_that_fails_while_sampled_is_an_error_row_and_the_group_goes_on()
 
 def test_a_model_that_cannot_be_built_for_one_activation_is_an_error_row():
     source = model_source("tests.model.nets:picky", (6,))
-    plan = make_model_plan(source.text, ["mish", "silu"], devices=["cpu"], batch_sizes=["2"],
+    plan = make_model_plan(source.text, ["mish", "silu"], devices=["cpu"],
+                           sample_shape=source.sample_shape, batch_sizes=["2"],
                            modes=["train"])
     rows = run(plan.configs, source, warmup=FAST_WARMUP)
     by_act = {r["activation"]: r for r in rows}
@@ -155,7 +156,7 @@ def test_a_model_that_cannot_be_built_for_one_activation_is_an_error_row():
 
 def test_without_an_identity_measurement_the_rows_have_no_share():
     source = model_source("tests.model.nets:picky_identity", (6,))
-    plan = make_model_plan(source.text, ["silu"], devices=["cpu"], batch_sizes=["2"],
+    plan = make_model_plan(source.text, ["silu"], devices=["cpu"], sample_shape=source.sample_shape, batch_sizes=["2"],
                            modes=["infer"])
     rows = {r["activation"]: r for r in run(plan.configs, source)}
     assert rows["identity"]["status"] == "error"
@@ -168,7 +169,7 @@ def test_sampling_goes_on_to_the_minimum_that_compare_needs(monkeypatch):
     """A stopping rule satisfied after two samples still gets MIN_SAMPLES (6) of them."""
     assert runner_module.MIN_SAMPLES == 6
     scripted(monkeypatch, [script(IDENTITY), script(WITH_ACT)])
-    plan = make_model_plan("mlp", ["silu"], devices=["cpu"], batch_sizes=["2"], modes=["infer"],
+    plan = make_model_plan("mlp", ["silu"], devices=["cpu"], sample_shape=(40,), batch_sizes=["2"], modes=["infer"],
                            baseline=None)
     rows = []
     ModelRunner(model_source("mlp"), StoppingRule(target_rsd=1.0, min_samples=2, max_time=5.0),
@@ -177,3 +178,15 @@ def test_sampling_goes_on_to_the_minimum_that_compare_needs(monkeypatch):
         assert row["samples"] == 6
         assert row["median_s"] == pytest.approx(np.median(samples[:6]) * MS, rel=1e-12)
     assert rows[1]["act_share"] == pytest.approx(1 - np.median(IDENTITY[:6]) / np.median(WITH_ACT[:6]))
+
+
+def test_steps_per_sample_follow_the_warm_up_not_the_slow_first_call(monkeypatch):
+    """A first call that builds (50 ms) would give one step per sample; the warm-up's 0.1 ms
+    steps give 2 ms / 0.1 ms = 20, as micro sizes its samples."""
+    fast = [0.1] * 10
+    scripted(monkeypatch, [[50 * MS, 0.1 * MS, 0.1 * MS] + [s * MS for s in fast]] * 3)
+    source = model_source("mlp")
+    plan = make_model_plan("mlp", ["silu"], devices=["cpu"], sample_shape=(40,), batch_sizes=["4"],
+                           modes=["infer"], baseline=None)
+    rows = run(plan.configs, source)
+    assert {row["calls_per_sample"] for row in rows} == {20}

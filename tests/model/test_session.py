@@ -111,7 +111,7 @@ def test_a_run_writes_one_row_per_configuration_and_resumes(tmp_path, fast_warmu
         (a, m) for m in ("infer", "train") for a in ("identity", "relu", "silu")]
     for row in rows:
         assert [row[c] for c in MODEL_KEY[2:]] == ["native", "cpu", "float32", "false", "4",
-                                                    row["mode"], "false", "false"]
+                                                    row["mode"], "false", "false", "4x40"]
         assert row["model"] == "mlp" and row["kind"] == "model" and row["schema_version"] == "1"
         assert row["status"] in ("ok", "noisy") and row["message"] == ""
         assert (row["input_shape"], row["threads"], row["replaced"]) == ("4x40", "1", "3")

@@ -181,6 +181,7 @@ def test_channels_last_applies_to_a_4d_model():
 
 def test_amp_computes_in_bfloat16_off_cuda_and_keeps_a_float32_model():
     assert amp_dtype("cpu") == torch.bfloat16 and amp_dtype("cuda:0") == torch.float16
+    assert amp_dtype("mps") == torch.float16
     built = tiny("relu")
     workload = prepare(built, (8,), 2, train(amp=True))
     assert built.module[0].weight.dtype == torch.float32
