@@ -218,8 +218,12 @@ def _take_sample(item: _Item, device: MicroDevice) -> None:
 def _peak(item: _Item, device: MicroDevice) -> Row:
     """The peak over one more step: the CUDA allocator's, or on the CPU the process's resident
     peak (model/memory.py); empty where neither can be read."""
-    if device.kind == "cpu":
-        peak, kind = process_peak_bytes(item.workload.step), "process_rss"
-    else:
-        peak, kind = device.peak_bytes(item.workload.step), "cuda_allocator"
+    try:
+        if device.kind == "cpu":
+            peak, kind = process_peak_bytes(item.workload.step), "process_rss"
+        else:
+            peak, kind = device.peak_bytes(item.workload.step), "cuda_allocator"
+    except Exception:  # noqa: BLE001 - the extra step ran out of memory: the timings stand
+        device.release()
+        return {}
     return {"peak_bytes": peak, "peak_kind": kind} if peak is not None else {}

@@ -127,7 +127,8 @@ def test_a_resumed_group_measures_identity_for_the_share_without_writing_it(monk
 
 def test_a_step_that_fails_while_sampled_is_an_error_row_and_the_group_goes_on():
     source = model_source("tests.model.nets:tiring", (6,))
-    plan = make_model_plan(source.text, ["silu"], devices=["cpu"], sample_shape=source.sample_shape, batch_sizes=["2"],
+    plan = make_model_plan(source.text, ["silu"], devices=["cpu"], sample_shape=source.sample_shape,
+                           batch_sizes=["2"],
                            modes=["infer"])
     rows = run(plan.configs, source)
     by_act = {r["activation"]: r for r in rows}
@@ -156,7 +157,8 @@ def test_a_model_that_cannot_be_built_for_one_activation_is_an_error_row():
 
 def test_without_an_identity_measurement_the_rows_have_no_share():
     source = model_source("tests.model.nets:picky_identity", (6,))
-    plan = make_model_plan(source.text, ["silu"], devices=["cpu"], sample_shape=source.sample_shape, batch_sizes=["2"],
+    plan = make_model_plan(source.text, ["silu"], devices=["cpu"], sample_shape=source.sample_shape,
+                           batch_sizes=["2"],
                            modes=["infer"])
     rows = {r["activation"]: r for r in run(plan.configs, source)}
     assert rows["identity"]["status"] == "error"
@@ -190,3 +192,18 @@ def test_steps_per_sample_follow_the_warm_up_not_the_slow_first_call(monkeypatch
                            modes=["infer"], baseline=None)
     rows = run(plan.configs, source)
     assert {row["calls_per_sample"] for row in rows} == {20}
+
+
+def test_a_peak_step_that_fails_leaves_the_peak_empty_and_the_timings_stand():
+    import types
+
+    from actbench.micro.device import device_for
+    from actbench.model.runner import _peak
+
+    def out_of_memory():
+        raise RuntimeError("CUDA out of memory (the extra step)")
+
+    item = types.SimpleNamespace(workload=types.SimpleNamespace(step=out_of_memory))
+    assert _peak(item, device_for("cpu")) == {}
+    item = types.SimpleNamespace(workload=types.SimpleNamespace(step=lambda: None))
+    assert set(_peak(item, device_for("cpu"))) <= {"peak_bytes", "peak_kind"}
