@@ -99,7 +99,7 @@ def expand_paths(patterns: Iterable[str]) -> list[Path]:
     csv_stems = {p.with_suffix("") for p in unique if p.suffix.lower() == ".csv"}
     unique = [p for p in unique if not (p.suffix.lower() == ".json" and p.with_suffix("") in csv_stems)]
     if not unique:
-        raise ActbenchError("no reports given; expected CSV files written by actbench micro or train")
+        raise ActbenchError("no reports given; expected CSV files written by actbench micro, model or train")
     return unique
 
 
@@ -149,8 +149,8 @@ def _read_csv(path: Path, warnings: list[str]) -> pd.DataFrame:
         raise ActbenchError(f"cannot read report '{path}': {error.strerror}") from None
     data = data.removeprefix(codecs.BOM_UTF8)
     if not data.strip():
-        raise ActbenchError(f"report '{path}' is empty; expected a CSV written by actbench micro "
-                            "or train")
+        raise ActbenchError(f"report '{path}' is empty; expected a CSV written by actbench micro, "
+                            "model or train")
     if not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
         if cut and data[cut:].strip():
@@ -164,7 +164,7 @@ def _read_csv(path: Path, warnings: list[str]) -> pd.DataFrame:
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ActbenchError(f"report '{path}' names the column(s) {', '.join(repeated)} more than "
-                            "once; expected a CSV written by actbench micro or train")
+                            "once; expected a CSV written by actbench micro, model or train")
     if not header:
         return pd.DataFrame()
     _check_field_counts(path, data, len(header))
@@ -246,7 +246,7 @@ def detect_kind(path: Path, frame: pd.DataFrame) -> str:
         return "micro_samples"
     if "kind" not in columns or "schema_version" not in columns:
         raise ActbenchError(f"'{path}' is not an actbench report (no kind / schema_version columns); "
-                            "expected a CSV written by actbench micro or train")
+                            "expected a CSV written by actbench micro, model or train")
     if frame.empty:
         raise ActbenchError(f"report '{path}' has a header but no rows; nothing finished there")
     kinds = sorted(set(frame["kind"].astype(str).unique()) - {""})

@@ -102,8 +102,9 @@ def compare_reports(patterns: Sequence[str], *, where: Sequence[str] = (), metri
     micro_metric, train_metric = _pick_metric(metric, reports)
     has_micro, has_train = not reports.micro.empty, not reports.train.empty
     if not (has_micro or has_train):
-        if reports.epochs.empty:
-            raise ActbenchError("the reports hold no micro or train rows to compare")
+        if reports.epochs.empty:  # every row left out: say why (the warnings are not shown)
+            why = f" ({warnings[0]})" if warnings else ""
+            raise ActbenchError(f"the reports hold no micro, model or train rows to compare{why}")
         warnings.append("only epoch files were given: they feed the training curves of --plot; "
                         "pass the runs report (the .csv beside them) for tables")
     by_fits = {kind: by in ("activation", "file", "impl") or by in frame.columns

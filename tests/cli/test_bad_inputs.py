@@ -21,8 +21,8 @@ SUITES = sorted((CORPUS / "suites").glob("*.yaml"))
 
 # reports/*.csv refused by compare and report: what the one error line says
 REFUSED_REPORTS = {
-    "empty.csv": "is empty; expected a CSV written by actbench micro or train",
-    "blank_lines.csv": "is empty; expected a CSV written by actbench micro or train",
+    "empty.csv": "is empty; expected a CSV written by actbench micro, model or train",
+    "blank_lines.csv": "is empty; expected a CSV written by actbench micro, model or train",
     "header_only.csv": "has a header but no rows",
     "duplicated_columns.csv": "names the column(s) kind more than once",
     "foreign_csv.csv": "is not an actbench report (no kind / schema_version columns)",
@@ -35,12 +35,10 @@ REFUSED_REPORTS = {
     "schema_newer.csv": "has schema version 2, newer than this actbench reads",
     "schema_text.csv": "has a schema_version that is not a number",
     # every measured row without a positive finite median is left out, so nothing is left
-    "median_text.csv": "the reports hold no micro or train rows to compare",
-    "median_nan.csv": "the reports hold no micro or train rows to compare",
-    "median_inf.csv": "the reports hold no micro or train rows to compare",
-    "median_negative.csv": "the reports hold no micro or train rows to compare",
-    "median_zero.csv": "the reports hold no micro or train rows to compare",
-    "median_blank.csv": "the reports hold no micro or train rows to compare",
+    # every row left out: the refusal says why, with the warning that would have been printed
+    **{f"median_{kind}.csv": f"rows to compare ('median_{kind}': 2 measured row(s) have a "
+       "median_s that is not a positive number of seconds"
+       for kind in ("text", "nan", "inf", "negative", "zero", "blank")},
 }
 
 # reports/*.csv that compare reads with warnings (exit 0): the warning lines of `compare -q`
