@@ -44,6 +44,11 @@ class Summary:
         return (self.ci_high - self.ci_low) / 2 / self.median if self.median else math.inf
 
 
+# Below this many samples no pair of order statistics covers the median with 95 %: its interval
+# is the whole range (median_ci_ranks), so no interval is shown or derived from it.
+MIN_SAMPLES_FOR_INTERVAL = 6
+
+
 @lru_cache(maxsize=4096)
 def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
     """0-based ranks (lo, hi) of the order statistics bounding the median's distribution-free CI.

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from ..errors import ActbenchError
-from . import EXIT_FAILED, app, console as _console, interrupted_exit
+from . import EXIT_FAILED, app, console as _console
+from .measuring import exit_if_nothing_measured, measure, warn_if_busy
 
 
 @app.command()
@@ -53,7 +54,6 @@ def micro(
     The method is described in docs/methodology.md, the columns in docs/report-format.md.
     """
     from ..micro.session import MicroOptions, execute, open_run
-    from .progress import ProgressRenderer
 
     options = MicroOptions(
         activations=act, impl=impl, devices=device, dtypes=dtype, sizes=size, shapes=shape,
@@ -70,15 +70,7 @@ def micro(
     run = open_run(options)
     console = _console()
     err_console = _console(stderr=True)
-    if run.skipped and not quiet:
-        err_console.print(f"resuming {run.out}: {run.skipped} configuration(s) already measured")
-    try:
-        with ProgressRenderer(err_console, quiet) as on_progress:
-            execute(run, on_progress)
-    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.Terminated)
-        err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
-                          "run the same command with --out pointing at it to resume")
-        raise typer.Exit(interrupted_exit(stop)) from None
+    measure(run, lambda on_progress: execute(run, on_progress), err_console, quiet, run.skipped)
     if quiet:
         typer.echo(str(run.out))
     else:
@@ -88,8 +80,8 @@ def micro(
                       [config.activation.label for config in run.plan.configs])
         console.print(f"report: {run.out}")
     if not quiet:
-        _warn_if_busy(err_console, run.rows)
-    _exit_if_nothing_measured(err_console, run.rows, run.out)
+        warn_if_busy(err_console, run.rows)
+    exit_if_nothing_measured(err_console, run.rows, run.out)
 
 
 def _print_tables(console, rows, baseline, activation_order=()) -> None:
@@ -102,43 +94,17 @@ def _print_tables(console, rows, baseline, activation_order=()) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _warn_if_busy(err_console, rows) -> None:
-    from ..micro.busy import busy_warning
-
-    warning = busy_warning(rows)
-    if warning:
-        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
-
-
-def _exit_if_nothing_measured(err_console, rows, out) -> None:
-    """Exit 1 when this command tried configurations and none has a timing (ok or noisy): all
-    out of memory, say. A report of failures is not a result."""
-    from collections import Counter
-
-    if rows and not any(row.get("status") in ("ok", "noisy") for row in rows):
-        counts = ", ".join(f"{status} x{n}" for status, n in Counter(r.get("status") for r in rows).items())
-        err_console.print(f"no configuration was measured ({counts}); see the status and message "
-                          f"columns of {out}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILED)
-
-
 def _micro_on_ray(options, address: str | None, quiet: bool) -> None:
     """The plan on every GPU (or node) of a Ray cluster; tables per machine."""
     from ..cluster import require_ray
     from ..micro import on_ray
     from ..records.writer import read_rows
-    from .progress import ProgressRenderer
 
     require_ray()
     run = on_ray.prepare(options)
     console, err_console = _console(), _console(stderr=True)
-    try:
-        with ProgressRenderer(err_console, quiet) as on_progress:
-            on_ray.execute(run, options, address, on_progress)
-    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.Terminated)
-        err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
-                          "run the same command with --out pointing at it to resume")
-        raise typer.Exit(interrupted_exit(stop)) from None
+    measure(run, lambda on_progress: on_ray.execute(run, options, address, on_progress),
+            err_console, quiet)
     if quiet:
         typer.echo(str(run.out))
     else:
@@ -149,7 +115,7 @@ def _micro_on_ray(options, address: str | None, quiet: bool) -> None:
                           options.baseline)
         console.print(f"report: {run.out}")
     if not quiet:
-        _warn_if_busy(err_console, run.rows)
+        warn_if_busy(err_console, run.rows)
     if run.failures:
         raise typer.Exit(EXIT_FAILED)
 

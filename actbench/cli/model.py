@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from . import app, console as _console, interrupted_exit
-from .micro import _exit_if_nothing_measured, _warn_if_busy
+from . import app, console as _console
+from .measuring import exit_if_nothing_measured, measure, warn_if_busy
 
 
 @app.command()
@@ -52,7 +52,6 @@ def model(
     The method is described in docs/methodology.md, the columns in docs/report-format.md.
     """
     from ..model.session import ModelOptions, execute, open_run
-    from .progress import ProgressRenderer
 
     run = open_run(ModelOptions(
         model=model_name, activations=act, impl=impl, devices=device, dtypes=dtype, amp=amp,
@@ -60,15 +59,7 @@ def model(
         input_shape=input_shape, baseline=baseline, target_rsd=target_rsd, min_time=min_time,
         max_time=max_time, threads=threads, seed=seed, out=out))
     console, err_console = _console(), _console(stderr=True)
-    if run.skipped and not quiet:
-        err_console.print(f"resuming {run.out}: {run.skipped} configuration(s) already measured")
-    try:
-        with ProgressRenderer(err_console, quiet) as on_progress:
-            execute(run, on_progress)
-    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.Terminated)
-        err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
-                          "run the same command with --out pointing at it to resume")
-        raise typer.Exit(interrupted_exit(stop)) from None
+    measure(run, lambda on_progress: execute(run, on_progress), err_console, quiet, run.skipped)
     if quiet:
         typer.echo(str(run.out))
     else:
@@ -79,9 +70,9 @@ def model(
                                   [c.activation.label for c in run.plan.configs]):
             console.print(table)
         console.print(f"report: {run.out}")
-        _warn_if_busy(err_console, run.rows)
+        warn_if_busy(err_console, run.rows)
         _warn_if_nothing_replaced(err_console, run.rows, run.source.text)
-    _exit_if_nothing_measured(err_console, run.rows, run.out)
+    exit_if_nothing_measured(err_console, run.rows, run.out)
 
 
 def _warn_if_nothing_replaced(err_console, rows, model_text: str) -> None:

@@ -47,7 +47,7 @@ def numeric_metrics(frame: pd.DataFrame) -> list[str]:
     return numeric_columns(frame, NOT_METRICS)
 
 
-MIN_SAMPLES_FOR_INTERVAL = 6  # below this a median's 95 % interval is the full range: no ratio interval
+MIN_SAMPLES_FOR_INTERVAL = stats.MIN_SAMPLES_FOR_INTERVAL  # fewer: no ratio interval
 
 
 def _unit_keys(frame: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:

@@ -170,7 +170,7 @@ def activation_share(identity: Sequence[float], with_activation: Sequence[float]
             "act_share_ci_high": 1 - low if math.isfinite(low) else ""}
 
 
-MIN_SAMPLES = 6  # compare gives a median no interval below this (compare/micro.py)
+MIN_SAMPLES = stats.MIN_SAMPLES_FOR_INTERVAL  # fewer give a median no interval
 OVERTIME = 5.0  # ... so sampling goes on past --max-time for them, up to this many times it
 
 

@@ -104,12 +104,10 @@ def _ratio_text(row: Row, base: Row | None) -> str:
     return f"{ratio:.2f}x ({low:.2f}-{high:.2f})"
 
 
-MIN_SAMPLES = 6  # below this a median's interval is the whole range (as compare rules)
-
-
 def _enough(row: Row) -> bool:
+    """Samples enough for the median to have an interval."""
     samples = _number(row, "samples")
-    return samples is not None and samples >= MIN_SAMPLES
+    return samples is not None and samples >= stats.MIN_SAMPLES_FOR_INTERVAL
 
 
 def _share_text(row: Row) -> str:
