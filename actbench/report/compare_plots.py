@@ -348,7 +348,7 @@ def _draw_micro_panel(ax, panel: pd.DataFrame, looks: _MicroLooks, title: str) -
     roofline_drawn = _draw_roofline(ax, panel, looks.marker_of, looks.several_files)
     for (activation, impl, file), series in panel.groupby(["activation", "impl", "file"],
                                                           sort=False):
-        _draw_micro_series(ax, series, activation_color(str(activation)),
+        _draw_series(ax, series, activation_color(str(activation)),
                            looks.style_of[str(impl)], looks.marker_of[str(file)])
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -408,11 +408,13 @@ def _micro_legend(looks: _MicroLooks, roofline_drawn: bool,
     return entries, headings
 
 
-def _draw_micro_series(ax, series: pd.DataFrame, color, linestyle, marker) -> None:
-    """One activation / implementation / file: medians over duplicates per size, CI band,
-    hollow markers where a row was noisy or throttled."""
-    points = series.groupby("numel").agg(y=("_y", "median"), low=("_low", "median"),
-                                         high=("_high", "median"), hollow=("_hollow", "any"))
+def _draw_series(ax, series: pd.DataFrame, color, linestyle, marker,
+                 x_column: str = "numel") -> None:
+    """One activation / implementation / file: `_y` against `x_column` (the size; a model's
+    batch size), medians over duplicates per x, the `_low`-`_high` band, hollow markers where a
+    row was noisy or throttled."""
+    points = series.groupby(x_column).agg(y=("_y", "median"), low=("_low", "median"),
+                                          high=("_high", "median"), hollow=("_hollow", "any"))
     x = points.index.to_numpy(dtype=float)
     ax.plot(x, points["y"], color=color, linestyle=linestyle, linewidth=1.6, marker=marker,
             markersize=5, zorder=3)
@@ -886,11 +888,10 @@ def plot_model(frame: pd.DataFrame, output: Path, *, dpi: float = 150) -> Path:
                 for i, impl in enumerate(impls)}
     plt = _pyplot()
     columns = min(len(panels), 3)
+    grid_rows = (len(panels) + columns - 1) // columns
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots((len(panels) + columns - 1) // columns, columns, squeeze=False,
-                                 layout="constrained",
-                                 figsize=(4.2 * columns + 2.4, 3.3 * ((len(panels) - 1) // columns + 1)
-                                          + 0.6))
+        fig, axes = plt.subplots(grid_rows, columns, squeeze=False, layout="constrained",
+                                 figsize=(4.2 * columns + 2.4, 3.3 * grid_rows + 0.6))
         flat = list(axes.ravel())
         for ax, panel in zip(flat, panels):
             _draw_panel(ax, rows[rows["_panel"] == panel], style_of, panel)
@@ -932,23 +933,11 @@ def _panel_titles(rows: pd.DataFrame) -> pd.Series:
 
 
 def _draw_panel(ax, panel: pd.DataFrame, style_of: dict, title: str) -> None:
+    panel = panel.assign(_y=panel["samples_per_s"], _low=panel["samples_per_s_ci_low"],
+                         _high=panel["samples_per_s_ci_high"])
     for (activation, impl), series in panel.groupby(["activation", "impl"], sort=False):
-        color = activation_color(str(activation))
-        points = series.groupby("batch_size").agg(
-            y=("samples_per_s", "median"), low=("samples_per_s_ci_low", "median"),
-            high=("samples_per_s_ci_high", "median"), hollow=("_hollow", "any"))
-        x = points.index.to_numpy(dtype=float)
-        ax.plot(x, points["y"], color=color, linestyle=style_of[str(impl)], linewidth=1.6,
-                marker="o", markersize=5, zorder=3)
-        band = np.asarray(_finite(points["low"]) & _finite(points["high"]), dtype=bool)
-        if band.any():
-            ax.fill_between(x, points["low"], points["high"], where=band, color=color, alpha=0.18,
-                            linewidth=0, zorder=2)
-        hollow = points["hollow"].to_numpy(dtype=bool)
-        if hollow.any():
-            ax.plot(x[hollow], points["y"].to_numpy()[hollow], linestyle="none", marker="o",
-                    markersize=5, markerfacecolor="white", markeredgecolor=color,
-                    markeredgewidth=1.4, zorder=4)
+        _draw_series(ax, series, activation_color(str(activation)), style_of[str(impl)], "o",
+                     x_column="batch_size")
     from matplotlib.ticker import FuncFormatter
 
     sizes = np.sort(panel["batch_size"].unique())

@@ -42,7 +42,8 @@ def _finite(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _number(row: Row, column: str) -> float | None:
+def cell_number(row: Row, column: str) -> float | None:
+    """A row's cell as a finite number; None for blanks, text and nan / inf."""
     return _finite(row.get(column))
 
 
@@ -113,7 +114,7 @@ def baseline_row(rows: list[Row], baseline: str | None) -> Row | None:
     if not baseline:
         return None
     candidates = [row for row in rows if str(row["activation"]).lower() == baseline.lower()
-                  and _number(row, "median_s") is not None]
+                  and cell_number(row, "median_s") is not None]
     candidates.sort(key=lambda row: row.get("impl") != "native")
     return candidates[0] if candidates else None
 
@@ -121,7 +122,7 @@ def baseline_row(rows: list[Row], baseline: str | None) -> Row | None:
 def baseline_median(rows: list[Row], baseline: str | None) -> float | None:
     """The median of `baseline_row`."""
     base = baseline_row(rows, baseline)
-    return None if base is None else _number(base, "median_s")
+    return None if base is None else cell_number(base, "median_s")
 
 
 def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str | None) -> Table:
@@ -138,22 +139,22 @@ def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str |
                             ("peak", "right"), ("flags", "left")):
         table.add_column(header, justify=justify)
     reference = baseline_median(rows, baseline)
-    best = significant_best([_number(r, "median_s") for r in rows],
-                            [_number(r, "ci_low_s") for r in rows],
-                            [_number(r, "ci_high_s") for r in rows], higher_is_better=False)
-    if best is None and sum(_number(r, "median_s") is not None for r in rows) > 1:
+    best = significant_best([cell_number(r, "median_s") for r in rows],
+                            [cell_number(r, "ci_low_s") for r in rows],
+                            [cell_number(r, "ci_high_s") for r in rows], higher_is_better=False)
+    if best is None and sum(cell_number(r, "median_s") is not None for r in rows) > 1:
         table.caption = NO_SIGNIFICANT_BEST
     for position, row in enumerate(rows):
-        median = _number(row, "median_s")
+        median = cell_number(row, "median_s")
         median_text = format_seconds(median) if median is not None else "—"
         if position == best:
             median_text = f"[bold green]{median_text}[/]"
-        iqr = _number(row, "iqr_pct")
+        iqr = cell_number(row, "iqr_pct")
         ratio = f"{median / reference:.2f}x" if median is not None and reference else ""
-        gbps = _number(row, "gbps")
-        roofline = _number(row, "roofline_frac")
-        saved = _number(row, "saved_x_input")
-        peak = _number(row, "peak_bytes")
+        gbps = cell_number(row, "gbps")
+        roofline = cell_number(row, "roofline_frac")
+        saved = cell_number(row, "saved_x_input")
+        peak = cell_number(row, "peak_bytes")
         flags = str(row.get("flags") or "")
         if row.get("message"):
             flags = f"{flags}: {row['message']}"[:60]
@@ -231,13 +232,13 @@ def summary_lines(rows: Iterable[Row], baseline: str | None,
     lines = []
     for activation in dict.fromkeys([*activation_order, *(str(r["activation"]) for r in group)]):
         measured = [r for r in group if str(r["activation"]) == activation
-                    and _number(r, "median_s") is not None]
+                    and cell_number(r, "median_s") is not None]
         if activation.lower() == baseline.lower() or not measured:
             continue
-        fastest = min(measured, key=lambda r: _number(r, "median_s"))
+        fastest = min(measured, key=lambda r: cell_number(r, "median_s"))
         ratio, low, high = ratio_ci_from_intervals(
-            *(_number(fastest, c) or math.nan for c in ("median_s", "ci_low_s", "ci_high_s")),
-            *(_number(base, c) or math.nan for c in ("median_s", "ci_low_s", "ci_high_s")))
+            *(cell_number(fastest, c) or math.nan for c in ("median_s", "ci_low_s", "ci_high_s")),
+            *(cell_number(base, c) or math.nan for c in ("median_s", "ci_low_s", "ci_high_s")))
         name = activation if len(measured) == 1 else f"{activation} ({fastest['impl']})"
         lines.append(f"{name}: {_ratio_phrase(ratio, low, high)} {baseline} ({where})")
     return lines

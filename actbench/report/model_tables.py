@@ -11,17 +11,10 @@ from typing import Any
 from rich.table import Table
 
 from .. import stats
-from .micro_tables import NO_SIGNIFICANT_BEST, baseline_row, format_bytes, format_seconds, significant_best
+from .micro_tables import (NO_SIGNIFICANT_BEST, baseline_row, cell_number, format_bytes,
+                           format_seconds, significant_best)
 
 Row = dict[str, Any]
-
-
-def _number(row: Row, column: str) -> float | None:
-    try:
-        value = float(row.get(column))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def _precision(row: Row) -> str:
@@ -61,10 +54,10 @@ def model_table(key: tuple[str, ...], rows: list[Row], baseline: str | None) -> 
     captions = []
     for mode in dict.fromkeys(str(r["mode"]) for r in rows):
         same_mode = [r for r in rows if str(r["mode"]) == mode]
-        best = significant_best([_number(r, "median_s") for r in same_mode],
-                                [_number(r, "ci_low_s") for r in same_mode],
-                                [_number(r, "ci_high_s") for r in same_mode], higher_is_better=False)
-        if best is None and sum(_number(r, "median_s") is not None for r in same_mode) > 1:
+        best = significant_best([cell_number(r, "median_s") for r in same_mode],
+                                [cell_number(r, "ci_low_s") for r in same_mode],
+                                [cell_number(r, "ci_high_s") for r in same_mode], higher_is_better=False)
+        if best is None and sum(cell_number(r, "median_s") is not None for r in same_mode) > 1:
             captions.append(f"{mode}: {NO_SIGNIFICANT_BEST}")
         base = baseline_row(same_mode, baseline)
         for position, row in enumerate(same_mode):
@@ -74,14 +67,14 @@ def model_table(key: tuple[str, ...], rows: list[Row], baseline: str | None) -> 
 
 
 def _cells(row: Row, base: Row | None, best: bool) -> list[str]:
-    median = _number(row, "median_s")
+    median = cell_number(row, "median_s")
     step = "—"
     if median is not None:
-        spread = _number(row, "ci_rel_halfwidth")
+        spread = cell_number(row, "ci_rel_halfwidth")
         step = format_seconds(median) + (f" ± {100 * spread:.0f} %" if _enough(row) and spread
                                          is not None else f" (n={row.get('samples')})")
         step = f"[bold green]{step}[/]" if best else step
-    throughput = _number(row, "samples_per_s")
+    throughput = cell_number(row, "samples_per_s")
     flags = str(row.get("flags") or "")
     if row.get("message"):
         flags = f"{row.get('status')}: {row['message']}"[:80]
@@ -94,7 +87,7 @@ def _cells(row: Row, base: Row | None, best: bool) -> list[str]:
 
 def _ratio_text(row: Row, base: Row | None) -> str:
     """median / the baseline's, with an interval from the two medians' intervals."""
-    values = [_number(r, c) for r in (row, base) if r is not None
+    values = [cell_number(r, c) for r in (row, base) if r is not None
               for c in ("median_s", "ci_low_s", "ci_high_s")]
     if base is None or len(values) != 6 or any(v is None for v in values):
         return ""
@@ -106,20 +99,20 @@ def _ratio_text(row: Row, base: Row | None) -> str:
 
 def _enough(row: Row) -> bool:
     """Samples enough for the median to have an interval."""
-    samples = _number(row, "samples")
+    samples = cell_number(row, "samples")
     return samples is not None and samples >= stats.MIN_SAMPLES_FOR_INTERVAL
 
 
 def _share_text(row: Row) -> str:
-    share = _number(row, "act_share")
+    share = cell_number(row, "act_share")
     if share is None:
         return ""
-    low, high = _number(row, "act_share_ci_low"), _number(row, "act_share_ci_high")
+    low, high = cell_number(row, "act_share_ci_low"), cell_number(row, "act_share_ci_high")
     interval = (f" ({100 * low:.0f} to {100 * high:.0f})" if low is not None and high is not None
                 else "")  # "to": a bound may be negative
     return f"{100 * share:.0f} %{interval}"
 
 
 def _bytes(row: Row, column: str) -> str:
-    value = _number(row, column)
+    value = cell_number(row, column)
     return format_bytes(value) if value is not None else ""
