@@ -49,6 +49,7 @@ import numpy as np
 DEVICES = ("cpu", "cuda:0", "cuda:1", "cuda:2")
 SIZE_STEP = 256 * 37  # sizes are multiples of 256: channel-wise activations lay them out (4, 64, n)
 SAMPLES_PER_CONFIG = 20
+THREADS = 2  # torch threads every configuration is recorded with
 IMPL_COST = {"native": 1.0, "formula": 1.6, "memeff": 2.1, "compiled": 0.9, "fast": 0.8}
 PASS_COST = {"fwd": 1.0, "bwd": 1.9, "fwdbwd": 2.9}
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
@@ -151,10 +152,11 @@ def write_report(path: Path, rows: int, samples_share: float, seed: int = 0) -> 
     key_columns = env.key_columns(environment)
     write_sidecar(path, {"kind": "micro", "environment": environment,
                          "settings": {"target_rsd": 0.01, "min_samples": 10, "min_time_s": 0.2,
-                                      "max_time_s": 2.0, "cold": False, "threads": 2,
+                                      "max_time_s": 2.0, "cold": False, "threads": THREADS,
                                       "energy": False},
                          "cpu_allocator": "mallopt",
-                         "configurations": [dict(zip(MICRO_KEY, (*c[:5], c[6]))) for c in configs]})
+                         "configurations": [dict(zip(MICRO_KEY, (*c[:5], c[6], THREADS)))
+                                            for c in configs]})
     with_samples = rng.random(len(configs)) < samples_share
     lo, hi = median_ci_ranks(SAMPLES_PER_CONFIG)
     sample_writer = (ReportWriter(path.with_name(path.stem + ".samples.csv"), MICRO_SAMPLE_COLUMNS)
@@ -162,8 +164,8 @@ def write_report(path: Path, rows: int, samples_share: float, seed: int = 0) -> 
     with ReportWriter(path, MICRO_COLUMNS) as writer:
         chunk = []
         for index, config in enumerate(configs):
-            key = dict(zip(MICRO_KEY, (*config[:5], config[6])))
-            row = new_row("micro", None, key_columns, key, numel=config[5], threads=2)
+            key = dict(zip(MICRO_KEY, (*config[:5], config[6], THREADS)))
+            row = new_row("micro", None, key_columns, key, numel=config[5])
             status = str(draw["status"][index])
             if status in ("ok", "noisy"):
                 row.update(_measured(config, draw, status, index), status=status)

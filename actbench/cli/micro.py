@@ -25,7 +25,9 @@ def micro(
                                    "lists. Default: 2^16, 2^20, 2^24 and 16x10x256x256."),
     shape: list[str] = typer.Option(None, help="Tensor shapes such as 16x10x256x256; repeatable."),
     pass_: list[str] = typer.Option(None, "--pass", help="fwd, bwd, fwdbwd (default: all three)."),
-    threads: int = typer.Option(None, min=1, help="CPU threads (torch.set_num_threads); recorded."),
+    threads: list[str] = typer.Option(None, help="CPU threads (torch.set_num_threads): a count, "
+                                      "or a comma list to sweep, e.g. 1,2,all (all: the CPUs this "
+                                      "process may use). Default: torch's own; recorded."),
     min_time: float = typer.Option(0.0, min=0.0, help="Least sampling time per configuration (s)."),
     max_time: float = typer.Option(0.5, min=0.001, help="Most sampling time per configuration (s); "
                                    "a result stopped by it is flagged noisy."),

@@ -215,7 +215,7 @@ def _margin(gate: Gate, values: dict[str, Quantity]) -> float:
 
 # -- naming what failed -------------------------------------------------------------------------
 
-_STANDARD_KEYS = ("activation", "impl", "pass", "numel", "shape", "dtype", "device", "file")
+_STANDARD_KEYS = ("activation", "impl", "pass", "numel", "shape", "dtype", "device", "threads", "file")
 
 
 def _size(numel, shape) -> str:
@@ -237,6 +237,9 @@ def _configuration(row: pd.Series, micro: MicroComparison) -> str:
     """mish/fast fwd 2^20 float32 cpu, plus the report file and any other compared column."""
     parts = [f"{row['activation']}/{row['impl']}", str(row["pass"]),
              _size(row["numel"], row["shape"]), str(row["dtype"]), str(row["device"])]
+    threads = str(row.get("threads", "")).removesuffix(".0")
+    if "threads" in micro.group_keys and threads.isdigit():
+        parts.append(f"{threads} thread{'' if threads == '1' else 's'}")
     parts += [f"{key}={row[key]}" for key in (*micro.group_keys, *micro.label_keys)
               if key not in _STANDARD_KEYS]
     if "file" in row and (micro.by == "file" or _several_files(micro.table)):

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ActbenchError
-from ..records.schema import (ENV_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, SCHEMA_VERSION,
+from ..records.schema import (ENV_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, MICRO_SAMPLE_LEGACY,
+                             SCHEMA_VERSION,
                              TRAIN_EPOCH_RESULT, TRAIN_RUN_KEY, TRAIN_RUN_RESULT)
 from .model_rows import MODEL_TEXT_COLUMNS, as_micro_rows
 
@@ -242,7 +243,7 @@ def _is_text(column: str, columns) -> bool:
 def detect_kind(path: Path, frame: pd.DataFrame) -> str:
     """micro, train, train_epoch or micro_samples; anything else is refused with the reason."""
     columns = list(frame.columns)
-    if columns == list(MICRO_SAMPLE_COLUMNS):
+    if columns in (list(MICRO_SAMPLE_COLUMNS), list(MICRO_SAMPLE_LEGACY)):
         return "micro_samples"
     if "kind" not in columns or "schema_version" not in columns:
         raise ActbenchError(f"'{path}' is not an actbench report (no kind / schema_version columns); "
@@ -390,13 +391,25 @@ def _attach_samples(files: list[ReportFile], micro: pd.DataFrame, samples: pd.Da
             warnings.append(f"samples '{f.path}' belong to no micro report given (expected "
                             f"{stem.name}.csv); they are not used")
             continue
-        matching, mismatched = _matching_samples(own, micro[micro["file"] == owner])
+        owner_rows = micro[micro["file"] == owner]
+        matching, mismatched = _matching_samples(_with_threads(own, owner_rows), owner_rows)
         if mismatched:
             warnings.append(f"samples '{f.path}': {mismatched} configuration(s) do not match the "
                             f"medians in '{owner}'; their samples are not used")
         if len(matching):
             kept.append(matching.assign(file=owner))
     return pd.concat(kept, ignore_index=True) if kept else samples.iloc[0:0]
+
+
+def _with_threads(own: pd.DataFrame, micro: pd.DataFrame) -> pd.DataFrame:
+    """Samples written before threads joined the key take the thread count of their row."""
+    if "threads" in own and own["threads"].notna().all():
+        return own
+    keys = list(MICRO_KEY[:-1])
+    threads = micro.drop_duplicates(keys).set_index(keys)["threads"]
+    at = threads.index.get_indexer(pd.MultiIndex.from_frame(own[keys].astype(str)))
+    values = np.where(at >= 0, threads.to_numpy(dtype=object)[np.maximum(at, 0)], "")
+    return own.assign(threads=values)
 
 
 def _matching_samples(own: pd.DataFrame, micro: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -54,15 +54,21 @@ def _unit_keys(frame: pd.DataFrame, by: str) -> tuple[list[str], list[str]]:
     """(group keys, label keys) for comparing along `by`.
 
     Activations are compared within a size (element count), because channel-wise activations are
-    laid out (4, 64, N/256) beside flat baselines; everything else is matched shape for shape. The
-    file is a group key unless it is what is compared, or `by` is a column that is constant within
-    each file (host, torch_version): then files are matched with each other.
+    laid out (4, 64, N/256) beside flat baselines; everything else is matched shape for shape, and
+    at one thread count. The file is a group key unless it is what is compared, or `by` is a
+    column that is constant within each file (host, torch_version): then files are matched with
+    each other. Files are matched across thread counts (another machine, another default) unless
+    a file sweeps them.
     """
+    threads = [] if by == "threads" or "threads" not in frame else ["threads"]
     if by == "activation":
-        return ["device", "dtype", "numel", "pass", "file"], ["activation", "impl", "shape"]
+        return ["device", "dtype", "numel", "pass", *threads, "file"], ["activation", "impl", "shape"]
     if by == "file":
-        return ["activation", "impl", "device", "dtype", "shape", "pass"], ["file"]
+        sweeps = threads and frame.groupby("file")["threads"].nunique(dropna=False).max() > 1
+        return ["activation", "impl", "device", "dtype", "shape", "pass",
+                *(threads if sweeps else [])], ["file"]
     group = [k for k in ("activation", "impl", "device", "dtype", "shape", "pass") if k != by]
+    group += threads
     if by == "impl" or frame.groupby("file")[by].nunique(dropna=False).max() > 1:
         group.append("file")
     return group, [by]

@@ -6,8 +6,10 @@ before the first measurement starts.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from itertools import product
 from math import prod
 
 from ..errors import ActbenchError, UnknownNameError
@@ -41,6 +43,7 @@ class Config:
     dtype: str
     shape: tuple[int, ...]
     pass_: str
+    threads: int | None = None  # torch's CPU threads while measuring (None: as the process has it)
 
     @property
     def numel(self) -> int:
@@ -53,7 +56,8 @@ class Config:
     @property
     def key(self) -> tuple[str, ...]:
         """Matches records.schema.MICRO_KEY; used to skip what a report already holds."""
-        return (self.activation.label, self.impl, self.device, self.dtype, self.shape_text, self.pass_)
+        return (self.activation.label, self.impl, self.device, self.dtype, self.shape_text, self.pass_,
+                "" if self.threads is None else str(self.threads))
 
     @property
     def label(self) -> str:
@@ -61,9 +65,10 @@ class Config:
         return f"{self.activation.label}/{self.impl} {self.pass_} {self.shape_text}"
 
     @property
-    def group(self) -> tuple[str, str, int]:
-        """Configurations of one group share one input tensor and are measured interleaved."""
-        return (self.device, self.dtype, self.numel)
+    def group(self) -> tuple[str, str, int, int | None]:
+        """Configurations of one group share one input tensor and a thread count, and are measured
+        interleaved."""
+        return (self.device, self.dtype, self.numel, self.threads)
 
 
 @dataclass
@@ -134,8 +139,9 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
               devices: list[str] | None = None, dtypes: list[str] | None = None,
               sizes: list[str] | None = None, shapes: list[str] | None = None,
               passes: list[str] | None = None, baseline: str | None = None,
-              resolve=None) -> Plan:
-    """Expand the options into configurations (activation x impl x device x dtype x shape x pass).
+              resolve=None, threads: list[str] | None = None) -> Plan:
+    """Expand the options into configurations (activation x impl x device x dtype x shape x pass,
+    and on the CPU x thread count).
 
     The `baseline` activation is added (its default implementation) when it is not among the
     activations, so every table can show ratios to it. Devices are resolved on this machine unless
@@ -155,21 +161,56 @@ def make_plan(activations: list[str] | None = None, impl: str | None = None,
     pass_names = checked_names("pass", [p.lower() for p in given_items("--pass", passes)]
                                or list(PASSES), PASSES)
 
+    counts = thread_counts(threads, device_names)
+
     plan = Plan(devices=device_names, baseline_label=baseline_label)
-    for device in device_names:
-        for dtype in dtype_names:
-            for size, shape in tensors:
-                for choice, selected in impls_by_choice:
-                    # a size that cannot be laid out stays flat and is reported as unsupported
-                    config_shape = shape or layout(choice.spec, size) or (size,)
-                    for impl_name in selected:
-                        for pass_name in pass_names:
-                            plan.configs.append(Config(choice, impl_name, device, dtype,
-                                                       config_shape, pass_name))
+    for device, count, dtype, (size, shape) in product(device_names, counts, dtype_names, tensors):
+        for choice, selected in impls_by_choice:
+            # a size that cannot be laid out stays flat and is reported as unsupported
+            config_shape = shape or layout(choice.spec, size) or (size,)
+            for impl_name, pass_name in product(selected, pass_names):
+                plan.configs.append(Config(choice, impl_name, device, dtype, config_shape,
+                                           pass_name, count))
     # '--size 1M --size 2^20' or '--size 64 --shape 64' name one configuration twice
     unique = {config.key: config for config in reversed(plan.configs)}
     plan.configs = [config for config in plan.configs if unique.get(config.key) is config]
     return plan
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, as taskset or a container sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def thread_counts(threads: list[str] | None, devices: list[str]) -> list[int]:
+    """--threads '1,2,all' -> [1, 2, <available CPUs>]; default: torch's own count.
+
+    A list sweeps the CPU's threads; an accelerator is measured at one count, so a list with a
+    GPU in the plan is refused rather than measured once per count for nothing."""
+    items = given_items("--threads", threads, "no thread count",
+                        "expected counts such as 1,2,all, or leave it out for torch's default")
+    if not items:
+        import torch
+
+        return [torch.get_num_threads()]
+    counts: list[int] = []
+    for item in items:
+        text = item.strip().lower()
+        count = available_cpus() if text == "all" else int(text) if text.isdigit() else 0
+        if count < 1:
+            raise ActbenchError(f"--threads '{item}' is not a thread count; expected positive "
+                                "integers or 'all' (the CPUs this process may use), e.g. 1,2,all")
+        counts.append(count)
+    counts = list(dict.fromkeys(counts))
+    others = [d for d in devices if d != "cpu"]
+    if len(counts) > 1 and others:
+        raise ActbenchError(f"--threads {','.join(map(str, counts))} sweeps CPU threads, but the "
+                            f"plan also measures {others[0]}; give one thread count, or measure "
+                            "the CPU on its own")
+    return counts
 
 
 def given_items(option: str, values: list[str] | None, nothing: str = "nothing",

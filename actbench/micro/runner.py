@@ -49,9 +49,12 @@ class Settings:
     stopping: StoppingRule = field(default_factory=StoppingRule)
     warmup: WarmupRule = field(default_factory=WarmupRule)
     cold: bool | None = None  # None: the device's default (cold on CUDA, hot elsewhere)
-    threads: int | None = None
     energy: bool = True  # CUDA only: energy per call over a >= 1 s window
     graph_max_numel: int = 2**20  # hot CUDA: replay small sizes from a CUDA graph
+
+
+# mallopt takes a C int: a larger Python int would wrap (2**62 became 0, trimming on every free)
+TRIM_NEVER = 2**31 - 1
 
 
 def keep_freed_memory() -> str:
@@ -63,13 +66,17 @@ def keep_freed_memory() -> str:
     not the activation, was measured. CUDA's caching allocator never pays that cost; here, heap
     blocks are reused the same way. Process-wide: only `actbench micro` calls it. Returns what
     was done, for the report's sidecar.
+
+    With a trim threshold of 0 every free handed the heap's top back and the next call faulted it
+    in again: on two threads those faults contend for the address space's lock, and SiLU at 2^20
+    took 1.5-2 ms instead of 0.2 ms (docs/performance.md, "Threads").
     """
     if not sys.platform.startswith("linux"):
         return "system default"
     try:
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_max = -1, -4
-        if libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, 2**62):
+        if libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, TRIM_NEVER):
             return "glibc: mmap off, trim off (freed blocks reused)"
     except (OSError, AttributeError):
         pass
@@ -139,8 +146,6 @@ class Runner:
     # -- groups -------------------------------------------------------------------------------
     def run(self, configs: Iterable[Config]) -> None:
         configs = list(configs)
-        if self.settings.threads:
-            torch.set_num_threads(self.settings.threads)
         self.on_progress(PlanStarted(total=len(configs), unit="configurations"))
         groups: dict[tuple, list[Config]] = {}
         for config in configs:
@@ -149,7 +154,9 @@ class Runner:
             self._run_group(group)
 
     def _run_group(self, configs: list[Config]) -> None:
-        name, dtype, numel = configs[0].group
+        name, dtype, numel, threads = configs[0].group
+        if threads:
+            torch.set_num_threads(threads)  # fast kernels compile once per count (fast.py)
         device = self._device(name)
         too_big = memory_shortfall(device.free_bytes(), numel, torch_dtype(dtype).itemsize)
         if too_big is not None:
@@ -295,7 +302,7 @@ class Runner:
         return new_row("micro", None, self.environment_columns,
                        activation=config.activation.label, impl=config.impl,
                        device=config.device, dtype=config.dtype, shape=config.shape_text,
-                       numel=config.numel, threads=torch.get_num_threads(),
+                       numel=config.numel, threads=config.threads or torch.get_num_threads(),
                        **{"pass": config.pass_})
 
     def _emit_failure(self, config: Config, error: BaseException) -> None:

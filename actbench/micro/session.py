@@ -21,7 +21,8 @@ from ..errors import ActbenchError
 from ..progress import OnProgress
 from ..records.lock import ReportLock
 from ..records.paths import check_writable, stamped_report_path
-from ..records.schema import MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, micro_columns
+from ..records.schema import (MICRO_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, MICRO_SAMPLE_LEGACY,
+                              micro_columns)
 from ..records.writer import (ReportWriter, check_header, completed_keys, filter_rows,
                               resumable_columns, write_sidecar)
 from .device import device_for
@@ -46,7 +47,7 @@ class MicroOptions:
     min_time: float = 0.0
     max_time: float = 0.5
     cold: bool | None = None  # None: the device's default
-    threads: int | None = None
+    threads: Sequence[str] | None = None  # counts or 'all', comma lists; None: torch's default
     energy: bool = True
     out: Path | None = None
     samples: Path | None = None
@@ -81,7 +82,8 @@ def plan_for(options: MicroOptions, resolve=None) -> Plan:
     """The configurations the options ask for (devices resolved by `resolve`, default here)."""
     return make_plan(options.activations, impl=options.impl, devices=options.devices,
                      dtypes=options.dtypes, sizes=options.sizes, shapes=options.shapes,
-                     passes=options.passes, baseline=options.baseline, resolve=resolve)
+                     passes=options.passes, baseline=options.baseline, resolve=resolve,
+                     threads=options.threads)
 
 
 def settings_for(options: MicroOptions) -> Settings:
@@ -90,13 +92,17 @@ def settings_for(options: MicroOptions) -> Settings:
             raise ActbenchError(f"{option} {seconds} is not a finite number of seconds")
     stopping = StoppingRule(target_rsd=options.target_rsd, min_time=options.min_time,
                             max_time=max(options.max_time, options.min_time))
-    return Settings(stopping=stopping, cold=options.cold, threads=options.threads,
-                    energy=options.energy)
+    return Settings(stopping=stopping, cold=options.cold, energy=options.energy)
 
 
 def report_columns(out: Path) -> tuple[str, ...]:
     """The micro columns, or the layout of a report written before MICRO_ADDED (resumed as is)."""
     return resumable_columns(out, MICRO_COLUMNS, micro_columns(legacy=True))
+
+
+def sample_columns(out: Path) -> tuple[str, ...]:
+    """The raw-sample columns, or the layout of a samples file written before threads joined."""
+    return resumable_columns(out, MICRO_SAMPLE_COLUMNS, MICRO_SAMPLE_LEGACY)
 
 
 def prepare(plan: Plan, settings: Settings, out: Path | None = None,
@@ -110,7 +116,7 @@ def prepare(plan: Plan, settings: Settings, out: Path | None = None,
                             "a file of their own")
     if samples_out is not None:
         check_writable(Path(samples_out))
-        check_header(Path(samples_out), MICRO_SAMPLE_COLUMNS)
+        check_header(Path(samples_out), sample_columns(Path(samples_out)))
     run = MicroRun(plan, settings, out, Path(samples_out) if samples_out else None)
     run.skipped = len(plan.configs) - len(run.pending)
     return run
@@ -128,14 +134,15 @@ def execute(run: MicroRun, on_progress: OnProgress | None = None) -> None:
 
 def _execute_locked(run: MicroRun, on_progress: OnProgress | None) -> None:
     pending = run.pending
-    if run.settings.threads:
-        torch.set_num_threads(run.settings.threads)  # before the environment records it
+    if pending and pending[0].threads:
+        torch.set_num_threads(pending[0].threads)  # before the environment records it
     on_heap = any(device_for(c.device).on_process_heap for c in pending)
     allocator = keep_freed_memory() if on_heap else "n/a"
     environment = env.capture()
     with ReportWriter(run.out, report_columns(run.out)) as writer:  # checks an existing report's header
         write_sidecar(run.out, {"kind": "micro", "environment": environment,
                              "settings": _settings_dict(run.settings), "cpu_allocator": allocator,
+                             "threads": sorted({c.threads for c in run.plan.configs if c.threads}),
                              "configurations": [dict(zip(MICRO_KEY, c.key))
                                                 for c in run.plan.configs]},
                       resumed=run.out.exists() and run.out.stat().st_size > 0)
@@ -144,8 +151,8 @@ def _execute_locked(run: MicroRun, on_progress: OnProgress | None) -> None:
         if run.samples_out:
             # samples of a configuration without a row (killed in between) would be duplicated
             done = completed_keys(run.out, MICRO_KEY)
-            filter_rows(run.samples_out, lambda row: tuple(row.get(k, "") for k in MICRO_KEY) in done)
-            samples_writer = ReportWriter(run.samples_out, MICRO_SAMPLE_COLUMNS)
+            filter_rows(run.samples_out, _sample_of(done, sample_columns(run.samples_out)))
+            samples_writer = ReportWriter(run.samples_out, sample_columns(run.samples_out))
 
         def emit(row: dict[str, Any]) -> None:
             writer.write(row)
@@ -168,4 +175,12 @@ def _settings_dict(settings: Settings) -> dict[str, Any]:
     return {"target_rsd": settings.stopping.target_rsd, "min_samples": settings.stopping.min_samples,
             "min_time_s": settings.stopping.min_time, "max_time_s": settings.stopping.max_time,
             "warmup_min_s": settings.warmup.min_time, "warmup_max_s": settings.warmup.max_time,
-            "cold": settings.cold, "threads": settings.threads, "energy": settings.energy}
+            "cold": settings.cold, "energy": settings.energy}
+
+
+def _sample_of(done: set[tuple], columns: Sequence[str]):
+    """Whether a raw-sample row belongs to a configuration the report holds (a samples file
+    without the threads column is matched on the rest of the key)."""
+    width = len(MICRO_KEY) if "threads" in columns else len(MICRO_KEY) - 1
+    keys = {key[:width] for key in done}
+    return lambda row: tuple(row.get(k, "") for k in MICRO_KEY[:width]) in keys

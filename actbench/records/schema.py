@@ -10,10 +10,13 @@ SCHEMA_VERSION = 1
 
 ENV_COLUMNS = ("host", "cpu", "gpu", "torch_version", "actbench_version")
 
-MICRO_KEY = ("activation", "impl", "device", "dtype", "shape", "pass")
+# what names one micro configuration; threads, a column since the first reports, joined the key when
+# one report could hold several thread counts (`--threads 1,2,all`)
+MICRO_KEY = ("activation", "impl", "device", "dtype", "shape", "pass", "threads")
 
 MICRO_COLUMNS = (
-    "kind", "schema_version", "timestamp_utc", *MICRO_KEY, "numel", "threads", "timer",
+    "kind", "schema_version", "timestamp_utc", "activation", "impl", "device", "dtype", "shape",
+    "pass", "numel", "threads", "timer",
     "status", "message", "flags",
     # timing (seconds per call)
     "samples", "calls_per_sample", "median_s", "mean_s", "min_s", "q1_s", "q3_s", "iqr_pct",
@@ -40,7 +43,9 @@ def micro_columns(legacy: bool = False) -> tuple[str, ...]:
     """A micro report's columns (`legacy`: the layout before MICRO_ADDED)."""
     return tuple(c for c in MICRO_COLUMNS if c not in MICRO_ADDED) if legacy else MICRO_COLUMNS
 
-MICRO_SAMPLE_COLUMNS = (*MICRO_KEY, "sample", "seconds_per_call", "calls")
+MICRO_SAMPLE_COLUMNS = (*MICRO_KEY[:-1], "sample", "seconds_per_call", "calls", "threads")
+# raw samples written before threads joined the key; read back with the thread count of their row
+MICRO_SAMPLE_LEGACY = MICRO_SAMPLE_COLUMNS[:-1]
 
 # -- model reports: one row per whole-model configuration (`actbench model`)
 MODEL_KEY = ("model", "activation", "impl", "device", "dtype", "amp", "batch_size", "mode",

@@ -86,18 +86,27 @@ def _size_key(numel: str) -> tuple[int, str]:
         return 0, numel
 
 
+def place(row: Row) -> str:
+    """Where a row was measured, as titles say it: the device, and on the CPU its thread count
+    ('cpu · 2 threads'), since a report may sweep them (`--threads 1,2,all`)."""
+    device, threads = str(row["device"]), str(row.get("threads") or "").removesuffix(".0")
+    if device != "cpu" or not threads.isdigit():
+        return device
+    return f"{device} · {threads} thread{'' if threads == '1' else 's'}"
+
+
 def group_rows(rows: Iterable[Row]) -> dict[tuple[str, str, str, str], list[Row]]:
-    """Rows per (device, dtype, numel, pass), in one order whatever order the rows arrived in:
+    """Rows per (place, dtype, numel, pass), in one order whatever order the rows arrived in:
     devices and dtypes as first seen, sizes ascending, passes fwd, bwd, fwdbwd. Within a table
     the rows keep the order their (activation, impl) first appeared in, so every table lists
     the activations alike."""
     rows = list(rows)
     first_seen: dict[tuple[str, str], int] = {}
     for row in rows:
-        first_seen.setdefault((str(row["device"]), str(row["dtype"])), len(first_seen))
+        first_seen.setdefault((place(row), str(row["dtype"])), len(first_seen))
     groups: dict[tuple[str, str, str, str], list[Row]] = {}
     for row in rows:
-        key = (str(row["device"]), str(row["dtype"]), str(row["numel"]), str(row["pass"]))
+        key = (place(row), str(row["dtype"]), str(row["numel"]), str(row["pass"]))
         groups.setdefault(key, []).append(row)
 
     def order(key: tuple[str, str, str, str]) -> tuple:
