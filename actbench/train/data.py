@@ -5,8 +5,9 @@ Interface (the suite validator and the run executor rely on it):
 - ``DATASET_OPTIONS[name]``: the `data:` keys each data set accepts, with their defaults.
 - ``input_shape(name, options)``, ``INPUT_SHAPES``, ``AUGMENTATIONS``: what a data set gives, for
   the checks that a model and augmentation fit it.
-- ``check_available(name, root, download)``: raise ActbenchError saying where to put the files when a
-  data set needs files that are not there (called by suite validation before anything runs).
+- ``check_available(name, root, download, **options)``: raise ActbenchError saying where to put the
+  files when a data set needs files that are not there (called by suite validation before anything
+  runs); ``option_problem(name, options)``: options of a sequence data set that do not fit together.
 - ``load_dataset(name, *, root, download, seed, **options) -> DataSplits``.
 - ``batches(x, y, batch_size, *, shuffle, generator, augment, drop_last)``: an iterator of (x, y).
 
@@ -21,11 +22,18 @@ Where files live: ``root`` when given, else ``default_root(name)`` (``$ACTBENCH_
 - mnist1d: generated with the ``mnist1d`` package's ``make_dataset`` (never its downloading
   ``get_dataset``) and cached as .npz under root; works offline.
 - synthetic: seeded Gaussian classes for tests and smoke runs; needs nothing.
+- mad_*: the synthetic token tasks of the MAD benchmark, generated (sequences.py); need nothing.
+- text: any file's bytes as tokens for language models (text.py), the file named by `path`; the
+  token cache lives under root.
 
-``seed`` decides what is random in a data set: the generated data of mnist1d and synthetic, and which
-samples ``train_subset`` keeps. ``train_subset: N`` keeps N training samples drawn without replacement
-by a permutation seeded with ``seed`` (then put back in file order): a random sample of the training
-set, the same one for every run with the same seed. Normalisation never depends on the subset.
+Sequence data sets (SEQUENCE_DATASETS) give int64 token ids (N, L) and int64 targets (N, L) with
+IGNORE_INDEX where a position is not scored; DataSplits.task says which kind a data set is.
+
+``seed`` decides what is random in a data set: the generated data of mnist1d, synthetic and mad_*,
+and which samples ``train_subset`` keeps. ``train_subset: N`` keeps N training samples drawn without
+replacement by a permutation seeded with ``seed`` (then put back in file order): a random sample of
+the training set, the same one for every run with the same seed. Normalisation never depends on
+the subset.
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ import numpy as np
 import torch
 
 from ..errors import ActbenchError, UnknownNameError
+from . import sequences
+from . import text as text_data
 
 # data-set name -> accepted `data:` options (besides name/root/download) and their defaults
 DATASET_OPTIONS: dict[str, dict[str, object]] = {
@@ -63,7 +73,12 @@ DATASET_OPTIONS: dict[str, dict[str, object]] = {
     "mnist1d": {"train_subset": None, "num_samples": 5000},
     "synthetic": {"train_subset": None, "shape": [1, 8, 8], "classes": 10, "train_size": 512,
                   "test_size": 256},
+    **{name: {"train_subset": None, **options} for name, options in sequences.MAD_OPTIONS.items()},
+    "text": {"train_subset": None, **text_data.TEXT_OPTIONS},
 }
+# data sets of token sequences: a target per position (DataSplits.task "sequence")
+SEQUENCE_DATASETS = frozenset((*sequences.MAD_OPTIONS, "text"))
+IGNORE_INDEX = sequences.IGNORE_INDEX  # a target that is not scored (PyTorch's ignore_index)
 
 # data set -> the shape of one input sample (synthetic: its `shape` option; see input_shape)
 INPUT_SHAPES: dict[str, tuple[int, ...]] = {
@@ -80,16 +95,24 @@ SYNTHETIC_SEPARATION = 4.0  # distance between two class means, in noise standar
 
 @dataclass
 class DataSplits:
-    """A data set in memory: float32 normalised inputs, int64 labels, and what a model needs to know."""
+    """A data set in memory and what a model and the loss need to know about it.
+
+    task "classify": float32 normalised inputs (N, *input_shape), one int64 label per sample.
+    task "sequence": int64 token ids (N, L) and int64 targets (N, L), one per position, IGNORE_INDEX
+    where a position is not scored; num_classes is the vocabulary size, input_shape (L,). Tensors
+    may share memory (text: inputs and targets are views of one buffer): never change them in place.
+    """
 
     train_x: torch.Tensor  # (N, *input_shape)
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
-    input_shape: tuple[int, ...]  # per sample: (C, H, W) for images, (1, 40) for mnist1d
+    input_shape: tuple[int, ...]  # per sample: (C, H, W) for images, (1, 40) for mnist1d, (L,) tokens
     name: str
     augment_kind: str | None  # "cifar" for cifar10/100 (crop + flip), None otherwise
+    task: str = "classify"  # "classify" or "sequence" (see above)
+    tokens_are_bytes: bool = False  # a token is one byte of a file: loss / ln 2 is bits per byte
 
     def to(self, device: torch.device | str) -> DataSplits:
         """The same splits with every tensor on `device` (the whole set fits there for these sizes)."""
@@ -175,11 +198,26 @@ _IDX = {
 
 def input_shape(name: str, options: Mapping[str, object]) -> tuple[object, ...] | None:
     """The shape of one input sample of data set `name` with these `data:` options, without loading
-    it (None where not known: an unknown name, a synthetic `shape` that is not a list)."""
+    it (None where not known: an unknown name, a synthetic `shape` that is not a list, a sequence
+    length that is not an integer)."""
     if name == "synthetic":
         shape = options.get("shape")
         return tuple(shape) if isinstance(shape, (list, tuple)) else None
+    if name in SEQUENCE_DATASETS:
+        seq_len = options.get("seq_len", DATASET_OPTIONS[name]["seq_len"])
+        length = seq_len if name == "text" else sequences.input_length(name, seq_len)
+        return (length,) if isinstance(length, int) and not isinstance(length, bool) else None
     return INPUT_SHAPES.get(name)
+
+
+def option_problem(name: str, options: Mapping[str, object]) -> tuple[str, str] | None:
+    """(key path, what was expected) for options of a sequence data set that do not fit together,
+    e.g. copy_tokens too many for seq_len; None when they fit or the data set has no such rules."""
+    if name in sequences.MAD_OPTIONS:
+        return sequences.option_problem(name, options)
+    if name == "text":
+        return text_data.option_problem(options)
+    return None
 
 
 def default_root(name: str) -> Path:
@@ -193,13 +231,18 @@ def default_root(name: str) -> Path:
     return cache_dir / "actbench" / "data" / name
 
 
-def check_available(name: str, root: str | Path | None, download: bool = False) -> None:
+def check_available(name: str, root: str | Path | None, download: bool = False,
+                    **options: object) -> None:
     """Raise ActbenchError, naming the expected files and where, when a data set cannot be loaded.
 
-    Cheap (existence checks only), so suite validation can call it before the first run.
+    Cheap (existence checks only), so suite validation can call it before the first run. `options`
+    are the data set's `data:` keys; text needs them (its file is `path`, its size must fit seq_len).
     """
     name = _canonical_name(name)
-    if name == "synthetic":
+    if name == "text":
+        text_data.check_file(_resolve_options(name, options))
+        return
+    if name == "synthetic" or name in sequences.MAD_OPTIONS:
         return
     if name == "mnist1d":
         _require_mnist1d_package()
@@ -236,6 +279,8 @@ def load_dataset(name: str, *, root: str | Path | None = None, download: bool = 
     elif name == "mnist1d":
         splits = _load_mnist1d(_root_dir(name, root), seed,
                                _positive_int(settings["num_samples"], "data.num_samples"))
+    elif name in SEQUENCE_DATASETS:
+        splits = _load_sequences(name, _root_dir(name, root), seed, settings)
     else:
         splits = _make_synthetic(seed, **settings)
 
@@ -752,6 +797,25 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- token sequences
+
+
+def _load_sequences(name: str, root: Path, seed: int, settings: dict[str, object]) -> DataSplits:
+    """A MAD task generated from `seed` (a stream per split) or a text file's byte windows."""
+    problem = option_problem(name, settings)
+    if problem:
+        raise ActbenchError(f"{problem[0]}: {problem[1]}")
+    if name == "text":
+        tensors, vocab = text_data.load_text(settings, root), text_data.VOCAB_SIZE
+    else:
+        tensors = sequences.generate(name, settings, lambda purpose: _derived_seed(seed, purpose))
+        vocab = settings["vocab_size"]
+    train_x, train_y, test_x, test_y = tensors
+    return DataSplits(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
+                      num_classes=vocab, input_shape=(train_x.shape[1],), name=name,
+                      augment_kind=None, task="sequence", tokens_are_bytes=name == "text")
 
 
 # --------------------------------------------------------------------------- synthetic

@@ -267,11 +267,14 @@ def _describe_points(sweep: dict[str, list], where: list[tuple[int, ...]]) -> st
 
 
 def _data_problem(data_config: Mapping, cache: dict[tuple, str | None]) -> str | None:
-    """The data module's message when a data set's files are missing (checked once per location)."""
-    key = (data_config["name"], data_config["root"], data_config["download"])
+    """The data module's message when a data set's files are missing (checked once per location
+    and set of options: a text file's size must fit its seq_len)."""
+    fixed = ("name", "root", "download")
+    options = {name: value for name, value in data_config.items() if name not in fixed}
+    key = (*(data_config[name] for name in fixed), json.dumps(options, sort_keys=True, default=str))
     if key not in cache:
         try:
-            data.check_available(*key)
+            data.check_available(*key[:3], **options)
             cache[key] = None
         except ActbenchError as error:
             cache[key] = str(error)

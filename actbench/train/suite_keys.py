@@ -12,7 +12,7 @@ import copy
 import re
 from collections.abc import Mapping
 
-from . import data, models
+from . import data, models, sequences
 from .suite_rules import check_across_keys
 from .validation import (Check, Key, Problem, anything, boolean, check_one, choice, integer, list_of,
                          number, optional, show, string, unknown_key)
@@ -50,6 +50,17 @@ OPTION_CHECKS: dict[str, Check] = {
     "classes": integer(2),
     "train_size": integer(1, MAX_SAMPLES),
     "test_size": integer(1, MAX_SAMPLES),
+    # sequence data sets (data.option_problem checks how they fit together)
+    "vocab_size": integer(2, sequences.MAX_VOCAB),
+    "seq_len": integer(1, sequences.MAX_SEQ_LEN),
+    "train_targets": choice(lambda: sequences.TRAIN_TARGETS, "train_targets setting"),
+    "noise_vocab_size": integer(1, sequences.MAX_VOCAB),
+    "noise_fraction": number(0, 1, high_open=True),
+    "key_tokens": integer(1),
+    "value_tokens": integer(1),
+    "copy_tokens": integer(1),
+    "path": string(re.compile(r"\S"), "a file path"),
+    "val_fraction": number(0, 1, low_open=True, high_open=True),
 }
 
 

@@ -93,6 +93,12 @@ def _min_lr(config: Config) -> Problem | None:
     return None
 
 
+def _sequence_options(config: Config) -> Problem | None:
+    """Options of a sequence data set that are fine alone but not together (data.option_problem)."""
+    data_cfg = config["data"]
+    return data.option_problem(data_cfg["name"], data_cfg)
+
+
 # (the keys a rule reads, the rule), in the order their problems are listed
 RULES: tuple[tuple[tuple[str, ...], Callable[[Config], Problem | None]], ...] = (
     (("model.name", "model.depth"), _resnet_depth),
@@ -103,6 +109,9 @@ RULES: tuple[tuple[tuple[str, ...], Callable[[Config], Problem | None]], ...] = 
     (("model.name", "data.name", "data.shape"), _input_dims),
     (("model.name", "model.conv_layers", "data.name", "data.shape"), _conv_layers),
     (("schedule.name", "schedule.min_lr", "schedule.max_lr", "optim.lr"), _min_lr),
+    (("data.name", "data.vocab_size", "data.seq_len", "data.train_size", "data.test_size",
+      "data.train_targets", "data.noise_vocab_size", "data.noise_fraction", "data.key_tokens",
+      "data.value_tokens", "data.copy_tokens", "data.path", "data.val_fraction"), _sequence_options),
 )
 
 

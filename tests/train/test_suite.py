@@ -28,8 +28,8 @@ DOCS = ROOT / "docs" / "suites.md"
 def data_available(monkeypatch):
     """Every data set counts as present unless a test says otherwise; records the calls."""
     calls = []
-    monkeypatch.setattr(data, "check_available", lambda name, root, download=False: calls.append(
-        (name, root, download)), raising=False)
+    monkeypatch.setattr(data, "check_available", lambda name, root, download=False, **options:
+                        calls.append((name, root, download)), raising=False)
     return calls
 
 
@@ -422,7 +422,7 @@ def test_check_available_is_called_for_every_data_set_of_the_sweep(data_availabl
 
 
 def test_missing_data_files_are_a_problem_of_the_suite(monkeypatch):
-    def missing(name, root, download=False):
+    def missing(name, root, download=False, **options):
         if name == "mnist":
             raise ActbenchError(f"{name} needs the MNIST IDX files in /nowhere")
 
