@@ -5,7 +5,9 @@ its `formula` implementation (the plain PyTorch expression; `native` where there
 The probe covers [-20, 20] densely plus standard-normal values, so tails and the
 region around 0 both count. Relative errors are taken where |reference| is at least 1/1000 of
 its largest magnitude: near a zero of the function (Mish's slope at x = -1.19) any rounding is
-an unbounded relative error, so those points are judged by the absolute error.
+an unbounded relative error, so those points are judged by the absolute error. Gated activations
+(y = a * g(b) for the halves of the last dim) get the probe as two rows in which value and gate
+each see the dense grid and the normal values, and the extremes as every (a, b) pair of them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,26 @@ def probe_tensor(shape_tail: tuple[int, ...] | None) -> torch.Tensor:
     return values.view(2, channels, length)
 
 
+def gated_probe(values: torch.Tensor) -> torch.Tensor:
+    """(2, 2n) from n values: [values | reversed] and [reversed | values], so value and gate both
+    see every value, in a different pairing in each row."""
+    mirrored = values.flip(0)
+    return torch.stack([torch.cat([values, mirrored]), torch.cat([mirrored, values])])
+
+
+def gated_pairs(values: torch.Tensor) -> torch.Tensor:
+    """(n * n, 2): every (a, b) pair of n values, one pair per row."""
+    n = values.numel()
+    return torch.stack([values.repeat_interleave(n), values.repeat(n)], dim=1)
+
+
+def _probe(config: Config) -> torch.Tensor:
+    spec = config.activation.spec
+    if spec.gated:
+        return gated_probe(probe_tensor(None))
+    return probe_tensor(config.shape[1:2] if spec.channelwise else None)
+
+
 def _reference_module(config: Config, measured: nn.Module) -> nn.Module:
     spec = config.activation.spec
     impl = next((name for name in ("formula", "native") if name in spec.builders), config.impl)
@@ -73,16 +95,13 @@ def _errors(result: torch.Tensor, reference: torch.Tensor) -> tuple[float, float
 
 def measure_accuracy(config: Config, module: nn.Module) -> Accuracy:
     dtype = torch_dtype(config.dtype)
-    spec = config.activation.spec
-    x64 = probe_tensor(config.shape[1:2] if spec.channelwise else None)
-    g64 = torch.randn(x64.shape, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
     # round the probe to the dtype first, so the reference sees exactly the measured inputs
-    x64 = x64.to(dtype).to(torch.float64)
-    g64 = g64.to(dtype).to(torch.float64)
-
+    x64 = _probe(config).to(dtype).to(torch.float64)
     reference = _reference_module(config, module)
     x_ref = x64.clone().requires_grad_(True)
     y_ref = reference(x_ref)
+    g64 = torch.randn(y_ref.shape, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    g64 = g64.to(dtype).to(torch.float64)
     (dx_ref,) = torch.autograd.grad(y_ref, x_ref, g64)
 
     x = x64.to(device=config.device, dtype=dtype).requires_grad_(True)
@@ -122,7 +141,9 @@ def finite_at_extremes(config: Config, module: nn.Module, reference: nn.Module) 
     """
     dtype = torch_dtype(config.dtype)
     values = torch.tensor(extreme_values(dtype), dtype=torch.float64)
-    if config.activation.spec.channelwise:
+    if config.activation.spec.gated:
+        values = gated_pairs(values)
+    elif config.activation.spec.channelwise:
         channels = config.shape[1]
         values = values.repeat(2 * channels, 1).view(2, channels, -1)
     values = values.to(dtype).to(torch.float64)

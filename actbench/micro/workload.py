@@ -8,12 +8,17 @@
 
 Inputs are seeded standard-normal tensors (mean 0, std 1: the range where activations differ);
 the upstream gradient ``g`` is another one.
+
+A configuration's shape is its input's. A gated activation (the GLU family) maps (..., 2h) to
+(..., h): it reads the same input as the others at that shape, its output and ``g`` are half as
+wide, and a shape whose last dim is odd is unsupported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import prod
 
 import torch
 from torch import nn
@@ -23,14 +28,24 @@ from .plan import Config
 
 INPUT_SEED = 20190823  # the Mish paper's arXiv date: any fixed seed would do
 
-# Tensors of N elements each pass must at least read or write, once each:
-#   fwd: read x, write y; bwd: read g and one saved tensor, write dx; fwdbwd: both passes.
-TRAFFIC_TENSORS = {"fwd": 2, "bwd": 3, "fwdbwd": 5}
+# Input-sized and output-sized tensors each pass must at least read or write, once each:
+#   fwd: read x, write y; bwd: read g (output-sized) and one saved tensor (the input), write dx;
+#   fwdbwd: both passes.
+TRAFFIC_TENSORS = {"fwd": (1, 1), "bwd": (2, 1), "fwdbwd": (3, 2)}
 
 
-def min_bytes(pass_: str, numel: int, element_size: int) -> int:
-    """The fewest bytes a pass must move through memory (parameters are negligible)."""
-    return TRAFFIC_TENSORS[pass_] * numel * element_size
+def min_bytes(pass_: str, numel: int, element_size: int, out_numel: int | None = None) -> int:
+    """The fewest bytes a pass must move through memory (parameters are negligible); the output
+    has `out_numel` elements (half the input's for gated activations), else as many as the input."""
+    inputs, outputs = TRAFFIC_TENSORS[pass_]
+    return (inputs * numel + outputs * (numel if out_numel is None else out_numel)) * element_size
+
+
+def output_shape(config: Config) -> tuple[int, ...]:
+    """The activation's output shape for the configuration's input shape."""
+    if not config.activation.spec.gated:
+        return config.shape
+    return (*config.shape[:-1], config.shape[-1] // 2)
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -49,6 +64,9 @@ def build_module(config: Config) -> nn.Module:
     if spec.channelwise and len(config.shape) < 2:
         raise Unsupported(f"{spec.name} is channel-wise and needs an (N, C, ...) shape; "
                          f"{config.shape_text} cannot be laid out that way")
+    if spec.gated and config.shape[-1] % 2:
+        raise Unsupported(f"{spec.name} is gated and splits the last dim of its input into two "
+                          f"halves; {config.shape_text} has an odd last dim")
     channels = config.shape[1] if spec.channelwise else None
     module = spec.build(impl=config.impl, channels=channels, seed=0)
     return module.to(device=config.device, dtype=torch_dtype(config.dtype)).train()
@@ -66,7 +84,8 @@ class Workload:
 
     @property
     def min_bytes(self) -> int:
-        return min_bytes(self.config.pass_, self.config.numel, self.element_size)
+        return min_bytes(self.config.pass_, self.config.numel, self.element_size,
+                         prod(output_shape(self.config)))
 
 
 def grad_inputs(module: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -77,7 +96,8 @@ def make_workload(config: Config, flat_x: torch.Tensor, flat_g: torch.Tensor) ->
     """Build the module and the timed callable; `flat_x`/`flat_g` are shared by the whole group."""
     module = build_module(config)
     x = flat_x.detach().view(config.shape).requires_grad_(True)
-    g = flat_g.detach().view(config.shape)
+    shape = output_shape(config)
+    g = flat_g.detach()[:prod(shape)].view(shape)
     inputs = grad_inputs(module, x)
 
     if config.pass_ == "fwd":

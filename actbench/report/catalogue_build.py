@@ -31,6 +31,13 @@ def current_aliases() -> dict[str, str]:
     return dict(sorted(aliases().items()))
 
 
+def current_gated() -> tuple[str, ...]:
+    """The gated activations ((..., 2h) -> (..., h)), so tables can say so without torch."""
+    from ..zoo.registry import specs
+
+    return tuple(spec.name for spec in specs() if spec.gated)
+
+
 def current_shown() -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
     """Each registered activation's `show` output, computed from its default implementation."""
     from ..zoo.properties import compute_properties
@@ -47,6 +54,7 @@ def write(path: Path | None = None) -> Path:
     start, end = text.index(MARK_START) + len(MARK_START), text.index(MARK_END)
     tables = (f"ROWS = {_literal(current_rows())}\n\n"
               f"ALIASES: dict[str, str] = {_literal(current_aliases())}\n\n"
+              f"GATED: tuple[str, ...] = {_literal(current_gated())}\n\n"
               f"SHOWN: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = "
               f"{_literal(current_shown())}\n")
     path.write_text(text[:start] + tables + text[end:])

@@ -2,7 +2,8 @@
 highlighted when it is clearly the fastest (`significant_best`).
 
 Channel-wise activations are laid out as (N, C, L) while the others stay flat, so tables group by
-number of elements and show a shape column when shapes differ within one table.
+number of elements and show a shape column when shapes differ within one table. Sizes and shapes
+are the input's: a gated activation's output is half as wide, and a caption says so.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
+
+from ..catalogue import gated
 
 Row = Mapping[str, Any]
 
@@ -46,6 +49,9 @@ def cell_number(row: Row, column: str) -> float | None:
     """A row's cell as a finite number; None for blanks, text and nan / inf."""
     return _finite(row.get(column))
 
+
+GATED_NOTE = ("gated (GLU family): size and shape are the input's, (..., 2h); the output is (..., h); "
+              "GB/s and roofline count both, saved is a multiple of the input")
 
 NO_SIGNIFICANT_BEST = ("no significant best: the best value's confidence interval overlaps the "
                        "runner-up's")
@@ -151,8 +157,12 @@ def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str |
     best = significant_best([cell_number(r, "median_s") for r in rows],
                             [cell_number(r, "ci_low_s") for r in rows],
                             [cell_number(r, "ci_high_s") for r in rows], higher_is_better=False)
+    notes = []
     if best is None and sum(cell_number(r, "median_s") is not None for r in rows) > 1:
-        table.caption = NO_SIGNIFICANT_BEST
+        notes.append(NO_SIGNIFICANT_BEST)
+    if any(gated(str(row["activation"])) for row in rows):
+        notes.append(GATED_NOTE)
+    table.caption = "\n".join(notes) or None
     for position, row in enumerate(rows):
         median = cell_number(row, "median_s")
         median_text = format_seconds(median) if median is not None else "—"

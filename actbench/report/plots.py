@@ -75,8 +75,8 @@ def plot_activation_curves(curves, output: Path) -> Path:
     fig, (ax_f, ax_df) = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
     for curve in curves:
         color = activation_color(curve.name)
-        ax_f.plot(curve.x, curve.y, label=curve.name, color=color, linewidth=1.8)
-        ax_df.plot(curve.x, curve.dy, label=curve.name, color=color, linewidth=1.8)
+        ax_f.plot(curve.x, curve.y, label=curve.legend, color=color, linewidth=1.8)
+        ax_df.plot(curve.x, curve.dy, label=curve.legend, color=color, linewidth=1.8)
     for ax, title, ylabel in ((ax_f, "Activation", "f(x)"), (ax_df, "First derivative", "f'(x)")):
         ax.set_title(title)
         ax.set_xlabel("x")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..catalogue import COLUMNS as ZOO_COLUMNS
@@ -22,7 +23,7 @@ def zoo_table(rows: list[tuple[str, ...]]) -> Table:
         table.add_column(column, no_wrap=column not in ratios, ratio=ratios.get(column),
                          min_width=15 if column == "implementations" else None)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # formulas such as "[a, b] -> ..." are text
     return table
 
 
@@ -33,6 +34,10 @@ def zoo_markdown(rows: list[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(ZOO_COLUMNS) + " |", "|" + "---|" * len(ZOO_COLUMNS)]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+GATED_SHAPES = ("(..., 2h) -> (..., h): value a = x[..., :h], gate b = x[..., h:], as "
+                "torch.nn.functional.glu (option gate_first=1 swaps them)")
 
 
 def _bound(bounded: bool, extremum: Extremum | None, word: str) -> str:
@@ -67,6 +72,7 @@ def properties_rows(spec: ActivationSpec, props: Properties) -> tuple[str, tuple
         ("slope at 0", slope),
         ("trainable", trainable),
         ("parameters", str(props.parameter_count) + (" (with channels=1)" if spec.channelwise else "")),
+        *((("gated", GATED_SHAPES),) if spec.gated else ()),
         ("implementations", impls),
         ("analysed", props.impl + (f"; {props.note}" if props.note else "")),
     )
@@ -75,9 +81,9 @@ def properties_rows(spec: ActivationSpec, props: Properties) -> tuple[str, tuple
 
 def properties_table(title: str, rows: tuple[tuple[str, str], ...]) -> Table:
     """`actbench show`: the rows of `properties_rows` (computed now, or from the catalogue)."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("property", no_wrap=True)
     table.add_column("value", overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     return table

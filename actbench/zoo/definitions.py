@@ -1,7 +1,8 @@
 """The activation zoo: every built-in activation, its formula, source and implementations.
 
 `ZOO` holds their specs in zoo order; the registry adds them on its first lookup. Families: classic,
-ReLU family, exponential, Gaussian, self-gated, hard (piecewise) and ACON.
+ReLU family, exponential, Gaussian, self-gated, hard (piecewise), ACON and GLU (gated: the input's
+last dim split into a value and a gate half, (..., 2h) -> (..., h)).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from . import fast
+from . import fast, fast_gated, fast_squared, gated
 from . import functional as fn
-from .modules import ACON, Elementwise, MetaACON, PReLU, Swish
+from .modules import ACON, Elementwise, Gated, MetaACON, PReLU, StarReLU, Swish
 from .spec import ActivationSpec, TrainableParam
 
 ZOO: list[ActivationSpec] = []
@@ -64,8 +65,26 @@ def _trainable(name: str, family: str, formula: str, source: str, *, module, rou
                               pointwise=pointwise, aliases=aliases))
 
 
-CLASSIC, RELU, EXP, GAUSS, GATED, HARD, ACON_FAMILY = (
-    "classic", "ReLU family", "exponential", "Gaussian", "self-gated", "hard", "ACON")
+def _gated(name: str, formula: str, source: str, *, formula_fn, memeff, fast_fn, native=None,
+           aliases: tuple[str, ...] = ()) -> None:
+    """A member of the GLU family: (..., 2h) -> (..., h), the order of the halves an option."""
+    routes = {"native": native, "formula": formula_fn, "memeff": memeff,
+              "compiled": fn.compiled(formula_fn, name), "fast": fast_fn}
+
+    def builder_for(impl, route):
+        def build(channels=None, gate_first=0):
+            return Gated(name, impl, route, gate_first=gate_first)
+        return build
+
+    ZOO.append(ActivationSpec(name=name, family=GLU, formula=formula, source=source,
+                              builders={impl: builder_for(impl, route)
+                                        for impl, route in routes.items() if route is not None},
+                              options={"gate_first": 0}, aliases=aliases, pointwise=False,
+                              gated=True))
+
+
+CLASSIC, RELU, EXP, GAUSS, GATED, HARD, ACON_FAMILY, GLU = (
+    "classic", "ReLU family", "exponential", "Gaussian", "self-gated", "hard", "ACON", "GLU")
 
 _elementwise("identity", CLASSIC, "x", "-", formula_fn=fn.identity_formula,
              native=fn.identity_formula, aliases=("linear", "none"))
@@ -81,6 +100,19 @@ _trainable("prelu", RELU, "x if x >= 0 else a * x, a trainable", "He et al. 2015
            trainable=(TrainableParam("a", "per channel if channels= is given, else one", "0.25"),))
 _elementwise("relu6", RELU, "min(max(0, x), 6)", "Krizhevsky 2010", formula_fn=fn.relu6_formula,
              native=F.relu6)
+_elementwise("relu2", RELU, "max(0, x)^2", "So et al. 2021 (Primer)", formula_fn=fn.relu2_formula,
+             fast_fn=fast_squared.relu2_fast, aliases=("squared_relu", "relu_squared"))
+# s and b whiten relu(x)^2 for x ~ N(0, 1): E = 1/2, Var = 5/4, so s = 1 / sqrt(5/4), b = -s / 2
+STAR_RELU_SCALE, STAR_RELU_BIAS = 2.0 / 5.0 ** 0.5, -1.0 / 5.0 ** 0.5
+_trainable("star_relu", RELU, "s * max(0, x)^2 + b, s and b trainable",
+           "Yu et al. 2022 (MetaFormer Baselines)", module=StarReLU,
+           routes={"formula": fn.star_relu_formula, "memeff": fn.star_relu_memeff,
+                   "compiled": fn.compiled(fn.star_relu_formula, "star_relu"),
+                   "fast": fast_squared.star_relu_fast},
+           options={"scale": STAR_RELU_SCALE, "bias": STAR_RELU_BIAS}, channelwise=False,
+           trainable=(TrainableParam("s (scale)", "scalar", "2/sqrt(5) = 0.8944"),
+                      TrainableParam("b (bias)", "scalar", "-1/sqrt(5) = -0.4472")),
+           aliases=("starrelu",))
 _elementwise("elu", EXP, "x if x > 0 else alpha * (exp(x) - 1) (alpha 1)", "Clevert et al. 2015",
              formula_fn=fn.elu_formula, native=F.elu, options={"alpha": 1.0})
 _elementwise("selu", EXP, "scale * (x if x > 0 else alpha * (exp(x) - 1))", "Klambauer et al. 2017",
@@ -150,3 +182,19 @@ _trainable("meta_acon", ACON_FAMILY, "ACON-C with beta = sigmoid(switching net(c
            trainable=(_P1, _P2, TrainableParam("switching net", "2 conv 1x1 + 2 BatchNorm",
                                                "PyTorch defaults")),
            aliases=("metaacon", "meta_acon_c"))
+
+_HALVES = "[a, b] -> a * "  # the input's last dim is [a, b], the value a and the gate b
+_gated("glu", _HALVES + "sigmoid(b)", "Dauphin et al. 2017; Shazeer 2020",
+       formula_fn=gated.glu_formula, native=gated.glu_native, memeff=gated.glu_memeff,
+       fast_fn=fast_gated.glu_fast)
+_gated("reglu", _HALVES + "relu(b)", "Shazeer 2020", formula_fn=gated.reglu_formula,
+       memeff=gated.reglu_memeff, fast_fn=fast_gated.reglu_fast)
+_gated("geglu", _HALVES + "gelu(b), erf form", "Shazeer 2020", formula_fn=gated.geglu_formula,
+       memeff=gated.geglu_memeff, fast_fn=fast_gated.geglu_fast)
+_gated("geglu_tanh", _HALVES + "gelu_tanh(b), tanh approximation", "Shazeer 2020",
+       formula_fn=gated.geglu_tanh_formula, memeff=gated.geglu_tanh_memeff,
+       fast_fn=fast_gated.geglu_tanh_fast, aliases=("geglu_approx",))
+_gated("swiglu", _HALVES + "silu(b)", "Shazeer 2020", formula_fn=gated.swiglu_formula,
+       memeff=gated.swiglu_memeff, fast_fn=fast_gated.swiglu_fast)
+_gated("bilinear", _HALVES + "b", "Shazeer 2020", formula_fn=gated.bilinear_formula,
+       memeff=gated.bilinear_memeff, fast_fn=fast_gated.bilinear_fast)

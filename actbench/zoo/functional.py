@@ -94,6 +94,19 @@ def relu6_formula(x: Tensor) -> Tensor:
     return torch.clamp(x, 0.0, 6.0)
 
 
+def relu2_formula(x: Tensor) -> Tensor:
+    # r * r with r = relu(x): autograd keeps r alone (relu saves its result), 1x the input
+    r = torch.relu(x)
+    return r * r
+
+
+@half_in_float32
+def star_relu_formula(x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
+    # (s r) r: in float16 r^2 alone overflows where s r^2 does not
+    r = torch.relu(x)
+    return (scale * r) * r + bias
+
+
 def _expm1(x: Tensor) -> Tensor:
     """exp(x) - 1 for x <= 0 whose value is exact near 0 and whose slope is exp's (autograd's expm1
     slope, result + 1, cancels to 0 below x = -16.6 in float32).
@@ -436,6 +449,30 @@ class _AconMemeff(torch.autograd.Function):
         if need_beta:
             grad_beta = _reduce_to(beta, bf, (g * xf) * (xf * q) * (d * d))
         return grad_x, grad_p1, grad_p2, grad_beta
+
+
+class _StarReluMemeff(torch.autograd.Function):
+    """s relu(x)^2 + b with scalar s and b; saves x, s and b (the formula keeps r and r^2)."""
+
+    @staticmethod
+    def forward(ctx, x, scale, bias):
+        ctx.save_for_backward(x, scale, bias)
+        r = torch.relu(_opmath(x))
+        return ((_opmath(scale) * r) * r + _opmath(bias)).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, scale, bias = ctx.saved_tensors
+        r, g = torch.relu(_opmath(x)), _opmath(grad_out)
+        grad_x = (g * ((2.0 * _opmath(scale)) * r)).to(x.dtype)
+        _, need_scale, need_bias = ctx.needs_input_grad
+        grad_scale = _reduce_to(scale, scale, (g * r) * r) if need_scale else None
+        grad_bias = _reduce_to(bias, bias, g) if need_bias else None
+        return grad_x, grad_scale, grad_bias
+
+
+def star_relu_memeff(x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
+    return _StarReluMemeff.apply(x, scale, bias)
 
 
 def swish_memeff(x: Tensor, beta: Tensor) -> Tensor:

@@ -23,6 +23,7 @@ class ZooActivation(nn.Module):
     """Base of every actbench activation module: knows its zoo name and implementation."""
 
     takes_channels = False  # whether the constructor takes channels= (per-channel parameters)
+    gated = False  # True: (..., 2h) -> (..., h), the input's last dim split into value and gate
     lazy_class: type[nn.Module] | None = None  # built instead when channels is None (from the data)
 
     def __init__(self, name: str, impl: str, fn: Callable[..., Tensor]):
@@ -51,6 +52,55 @@ class Swish(ZooActivation):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fn(x, self.beta)
+
+
+class StarReLU(ZooActivation):
+    """s * relu(x)^2 + b with trainable scalars s and b (Yu et al. 2022, MetaFormer Baselines)."""
+
+    def __init__(self, name: str, impl: str, fn: Callable[..., Tensor], scale: float = 1.0,
+                 bias: float = 0.0):
+        super().__init__(name, impl, fn)
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+        self.bias = nn.Parameter(torch.tensor(float(bias)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x, self.scale, self.bias)
+
+
+def check_gated_width(name: str, x: Tensor) -> None:
+    """A gated activation halves the last dim, so that dim must exist and be even."""
+    if x.dim() == 0 or x.shape[-1] % 2:
+        raise ActbenchError(f"{name} is gated: it splits the last dim of its input into a value "
+                            f"half and a gate half, so that dim must be even; got input of shape "
+                            f"{tuple(x.shape)}")
+
+
+class Gated(ZooActivation):
+    """y = a * g(b) for the halves of the last dim, (..., 2h) -> (..., h) (Shazeer 2020).
+
+    a = x[..., :h] is the value and b = x[..., h:] the gate, as in torch.nn.functional.glu;
+    `gate_first=1` reads the gate from the first half instead.
+    """
+
+    gated = True
+
+    def __init__(self, name: str, impl: str, fn: Callable[..., Tensor], gate_first: float = 0):
+        super().__init__(name, impl, fn)
+        if isinstance(gate_first, bool) or gate_first not in (0, 1):
+            raise ActbenchError(f"option gate_first of {name} must be 0 (value first, as "
+                                f"torch.nn.functional.glu) or 1 (gate first), got {gate_first!r}")
+        if gate_first and impl == "native":
+            raise ActbenchError(f"{name}'s native implementation (torch.nn.functional.glu) takes the "
+                                "value first; with gate_first=1 use impl formula, memeff, compiled "
+                                "or fast")
+        self.gate_first = bool(gate_first)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_gated_width(self.activation_name, x)
+        return self.fn(x, gate_first=self.gate_first)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", gate_first=1" if self.gate_first else "")
 
 
 class PReLU(ZooActivation):

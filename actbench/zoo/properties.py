@@ -14,7 +14,9 @@ so a wrong implementation shows up as wrong properties. Definitions:
 - slope at 0: the autograd derivative, or the two one-sided slopes where they differ.
 
 Channel-wise activations are evaluated with one channel and their initial parameters (seed 0);
-meta-ACON's beta depends on the whole input, so its ACON-C form is shown with beta = 1.
+meta-ACON's beta depends on the whole input, so its ACON-C form is shown with beta = 1. A gated
+activation, y = a * g(b) for the halves (a, b) of its input, is a function of two variables: it is
+shown as a function of the gate b with the value a = 1, that is as g(b), through the module itself.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ def scalar_function(spec: ActivationSpec, impl: str | None = None
     shown = ", ".join(f"{n} = {p.detach().view(-1)[0].item():.4g}" for n, p in module.named_parameters()
                       if p.numel() == 1 or n in ("p1", "p2", "beta"))
     note = f"parameters at initialisation (seed 0): {shown}" if shown else ""
+    if spec.gated:
+        note = "gated, y = a * g(b): shown as g(x), the gate b = x with the value a = 1"
+        return (lambda x: module(torch.cat([torch.ones_like(x), x], dim=-1))), count, note
     if not spec.pointwise:
         note = ("beta depends on the input through the switching network; shown with beta = 1 and "
                 f"initial p1 = {module.p1.item():.4g}, p2 = {module.p2.item():.4g} (seed 0)")
@@ -103,6 +108,11 @@ class Curve:
     x: np.ndarray
     y: np.ndarray
     dy: np.ndarray
+    label: str = ""  # the legend's text, where it says more than the name
+
+    @property
+    def legend(self) -> str:
+        return self.label or self.name
 
 
 def curves_for(names: list[str], xmin: float = -5.0, xmax: float = 5.0, impl: str | None = None,
@@ -118,7 +128,8 @@ def curves_for(names: list[str], xmin: float = -5.0, xmax: float = 5.0, impl: st
         with _user_code(spec, impl):
             f, _, _ = scalar_function(spec, impl)
             y, dy = _values_and_slopes(f, xs)
-        curves.append(Curve(spec.name, xs, y, dy))
+        label = f"{spec.name} (gate, value a = 1)" if spec.gated else ""
+        curves.append(Curve(spec.name, xs, y, dy, label))
     return curves
 
 

@@ -190,7 +190,8 @@ def replace_activations(model: nn.Module, name: str, impl: str | None = None,
 
     By default the targets are torch's activation classes (DEFAULT_TARGETS, subclasses included)
     and other libraries' ones known by qualified name (FOREIGN_ACTIVATIONS); gates (Sigmoid, Tanh,
-    Hardsigmoid, GLU) are left alone. `targets` replaces that choice: classes, or qualified class
+    Hardsigmoid, GLU) are left alone. A gated activation (the GLU family: (..., 2h) -> (..., h))
+    is refused: it would change the widths the model's layers expect. `targets` replaces that choice: classes, or qualified class
     names ("timm.layers.activations.Sigmoid"). With `dry_run`, nothing changes: the plan comes
     back, a Replacement per module found (left-alone ones included). When nothing is replaced, or
     an unknown class that looks like an activation is met, an ActbenchWarning says so.
@@ -203,6 +204,10 @@ def replace_activations(model: nn.Module, name: str, impl: str | None = None,
     the k-th new module is initialised from seed + k: reproducible, and not the same in every layer.
     """
     spec = lookup(name)
+    if spec.gated:
+        raise ActbenchError(f"{spec.name} is gated: it maps (..., 2h) to (..., h), so it cannot take "
+                            "the place of an activation that keeps the width; build it with "
+                            f"actbench.activation('{spec.name}') after a layer twice as wide")
     probe = spec.build(impl=impl, channels=1 if spec.channelwise else None, seed=0, **options)
     lazy = spec.channelwise and spec.options is not None and getattr(probe, "lazy_class", None) is not None
     records, slots = _plan(model, spec, lazy, None if targets is None else tuple(targets), channel_dim)

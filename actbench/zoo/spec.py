@@ -47,7 +47,9 @@ class ActivationSpec:
     channelwise: bool = False  # one parameter per channel: needs channels=, unless lazy_channels
     lazy_channels: bool = False  # channel-wise, and takes channels from its first input if not given
     aliases: tuple[str, ...] = ()
-    pointwise: bool = True  # y depends on x elementwise only (meta-ACON's does not)
+    pointwise: bool = True  # y depends on x elementwise only (meta-ACON's and gated ones' do not)
+    # y = a * g(b) for the two halves (a, b) of the input's last dim: (..., 2h) -> (..., h)
+    gated: bool = False
     # a tensor function for use inside expressions (parameter-free pointwise activations only)
     function: Callable[[torch.Tensor], torch.Tensor] | None = None
 

@@ -75,6 +75,35 @@ def test_plot_writes_a_figure(run_cli, tmp_path):
     assert image[..., :3].std() > 0.05  # not a blank canvas
 
 
+def test_list_shows_the_gated_family_with_its_halves(run_cli):
+    result = run_cli("list", "--family", "GLU")
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip()}
+    assert set(rows) == {"glu", "reglu", "geglu", "geglu_tanh", "swiglu", "bilinear"}
+    assert "[a, b] -> a * silu(b)" in rows["swiglu"] and "Shazeer 2020" in rows["swiglu"]
+    assert "native*" in rows["glu"] and "formula*" in rows["swiglu"]
+
+
+def test_show_swiglu_describes_the_halves_and_the_gate_at_a_equal_1(run_cli):
+    """Shown as a function of the gate with the value 1: silu's minimum, at b = -1.2785."""
+    out = run_cli("show", "swiglu").output
+    assert re.search(r"bounded below\s+│ yes, minimum -0\.2785 at x = -1\.2785", out)
+    assert re.search(r"slope at 0\s+│ 0\.5\b", out)
+    assert re.search(r"gated\s+│ \(\.\.\., 2h\) -> \(\.\.\., h\)", out)
+    assert "gate_first=1" in out and "value a = 1" in out
+    computed = run_cli("show", "glu", "--impl", "fast")  # computed now, through the fused kernels
+    assert computed.exit_code == 0, computed.output
+    assert re.search(r"bounded above\s+│ yes, supremum 1\.0000 at x -> \+inf", computed.output)
+
+
+def test_plot_draws_a_gated_activation_as_its_gate(run_cli, tmp_path):
+    out = tmp_path / "gated.png"
+    result = run_cli("plot", "swiglu", "geglu", "relu2", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert matplotlib.image.imread(out)[..., :3].std() > 0.05
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -176,6 +205,7 @@ def test_the_catalogue_list_and_show_print_is_the_zoo():
     assert catalogue.ROWS == catalogue_build.current_rows()
     assert catalogue.ALIASES == catalogue_build.current_aliases()
     assert catalogue.SHOWN == catalogue_build.current_shown()
+    assert catalogue.GATED == catalogue_build.current_gated()
 
 
 def _command_in_a_fresh_process(*args: str) -> tuple[str, bool]:

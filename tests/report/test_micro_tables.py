@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from actbench.report.micro_tables import NO_SIGNIFICANT_BEST, micro_table, micro_tables, significant_best, summary_lines
+from actbench.report.micro_tables import (GATED_NOTE, NO_SIGNIFICANT_BEST, micro_table, micro_tables,
+                                         significant_best, summary_lines)
 
 
 @pytest.mark.parametrize("values, lows, highs, higher, expected", [
@@ -110,3 +111,14 @@ def test_summary_line_per_activation_at_the_largest_size_first_pass():
     assert lines[1].startswith("silu: 2.00x ± ") and "faster than relu" in lines[1]
     assert lines[2].startswith("gelu: as fast as (within noise: 1.01x")
     assert summary_lines(rows, "elu") == [] and summary_lines(rows, None) == []
+
+
+def test_a_table_with_a_gated_activation_says_which_width_its_size_is():
+    rows = [row("relu", 1e-6, 0.9e-6, 1.1e-6), row("SwiGLU", 1.5e-6, 1.4e-6, 1.6e-6)]
+    table = micro_table(("cpu", "float32", "1024", "fwd"), rows, "relu")
+    assert table.caption == GATED_NOTE
+    assert "size and shape are the input's, (..., 2h); the output is (..., h)" in GATED_NOTE
+    assert "saved is a multiple of the input" in GATED_NOTE
+    within_noise = [row("relu", 1e-6, 0.9e-6, 1.1e-6), row("glu", 1.05e-6, 0.95e-6, 1.15e-6)]
+    both = micro_table(("cpu", "float32", "1024", "fwd"), within_noise, "relu")
+    assert both.caption == f"{NO_SIGNIFICANT_BEST}\n{GATED_NOTE}"

@@ -19,6 +19,9 @@ PRELU_A = 0.25
 ACON_A_BETA = 0.7
 ACON_B = {"p": 0.3, "beta": 0.7}
 ACON_C = {"p1": 1.5, "p2": 0.25, "beta": 0.7}
+# star_relu's initial scale and bias (MetaFormer Baselines): relu(x)^2 of x ~ N(0, 1) has mean 1/2
+# and variance 5/4, so s = 1 / sqrt(5/4) and b = -s / 2
+STAR_RELU = {"scale": 2.0 / np.sqrt(5.0), "bias": -1.0 / np.sqrt(5.0)}
 
 
 def _sigmoid(z):
@@ -76,6 +79,9 @@ PIECEWISE = {
     "hardsigmoid": lambda x: (np.clip((x + 3) / 6, 0.0, 1.0), ((x > -3) & (x < 3)) / 6.0),
     "hard_mish": lambda x: (np.where(x <= -2, 0.0, np.where(x >= 0, x, x * (x + 2) / 2)),
                             np.where(x < -2, 0.0, np.where(x > 0, 1.0, x + 1))),
+    "relu2": lambda x: (np.maximum(x, 0.0) ** 2, 2.0 * np.maximum(x, 0.0)),
+    "star_relu": lambda x: (STAR_RELU["scale"] * np.maximum(x, 0.0) ** 2 + STAR_RELU["bias"],
+                            2.0 * STAR_RELU["scale"] * np.maximum(x, 0.0)),
 }
 
 KINKS = {"relu": (0.0,), "leaky_relu": (0.0,), "prelu": (0.0,), "relu6": (0.0, 6.0),

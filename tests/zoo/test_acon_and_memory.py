@@ -109,7 +109,7 @@ def test_formula_mish_keeps_twice_the_input_and_relu_once():
 
 
 @pytest.mark.parametrize("impl", ["memeff", "fast"])
-@pytest.mark.parametrize("name", ["swish", "acon_a", "acon_b", "acon_c", "meta_acon"])
+@pytest.mark.parametrize("name", ["swish", "star_relu", "acon_a", "acon_b", "acon_c", "meta_acon"])
 def test_trainable_saves_the_input_and_nothing_that_grows_with_it(name, impl, request):
     if impl == "fast":
         request.getfixturevalue("eager_kernels")  # the kernels' formulas, uncompiled

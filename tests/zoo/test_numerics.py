@@ -16,7 +16,7 @@ from actbench.errors import ActbenchWarning
 from actbench.zoo import functional
 from actbench.zoo.registry import lookup
 
-from .float64_references import ACON_B, ACON_C, KINKS, NAMES, reference
+from .float64_references import ACON_B, ACON_C, KINKS, NAMES, STAR_RELU, reference
 
 POINTWISE = [n for n in actbench.activations() if lookup(n).pointwise]
 # implementations that compile on first call: `compiled` is tested below, `fast` in test_fast.py
@@ -37,6 +37,9 @@ def build(name, impl, dtype=torch.float64):
         if name == "acon_c":
             module.p1.fill_(ACON_C["p1"])
             module.p2.fill_(ACON_C["p2"])
+        if name == "star_relu":
+            module.scale.fill_(STAR_RELU["scale"])
+            module.bias.fill_(STAR_RELU["bias"])
     return module
 
 
@@ -82,6 +85,9 @@ def test_float32_values_and_slopes_match_the_reference(name, impl):
     np.testing.assert_allclose(dy.double().numpy()[keep], ref_dy[keep], rtol=1e-5, atol=1e-6)
 
 
+SQUARING = ("relu2", "star_relu")
+
+
 def _probes(dtype, name, impl):
     if dtype == torch.float32:
         big = [1e4, 1e3, 100.0, 60.0]
@@ -91,7 +97,9 @@ def _probes(dtype, name, impl):
             # bfloat16 reaches float32's range, where PyTorch's native gelu / hardswish / gelu_tanh
             # kernels and meta-ACON's float32 switching network overflow (docs/activations.md).
             top = 1e12
-        big = [top, 1e4, 100.0, 20.0]
+        if name in SQUARING:  # x^2 itself exceeds the range beyond sqrt(max)
+            top = 0.9 * torch.finfo(dtype).max ** 0.5
+        big = [v for v in (top, 1e4, 100.0, 20.0) if v <= top]
     tiny = torch.finfo(dtype).tiny
     values = sorted({s * v for v in big + [1.0, 1e-3, tiny] for s in (-1.0, 1.0)} | {0.0})
     return torch.tensor(values, dtype=dtype)
@@ -105,8 +113,10 @@ def _own_fast_kernel(name: str) -> bool:
         and actbench.activation(name, impl="fast").fn is actbench.activation(name, impl="native").fn)
 
 
+# gated activations take (a, b) pairs: their extremes are in test_gated.py
 EXTREME_CASES = [(n, i) for n in actbench.activations() for i in actbench.implementations(n)
-                 if i not in COMPILING or (i == "fast" and _own_fast_kernel(n))]
+                 if (i not in COMPILING or (i == "fast" and _own_fast_kernel(n)))
+                 and not lookup(n).gated]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
@@ -131,7 +141,7 @@ def test_extremes_stay_finite(name, impl, dtype, request):
     assert torch.isfinite(dy).all(), (x[~torch.isfinite(dy)], dy)
 
 
-TRAINABLE = [(n, i) for n in ("prelu", "swish", "acon_a", "acon_b", "acon_c", "meta_acon")
+TRAINABLE = [(n, i) for n in ("prelu", "swish", "star_relu", "acon_a", "acon_b", "acon_c", "meta_acon")
              for i in actbench.implementations(n) if i not in COMPILING or i == "fast"]
 
 

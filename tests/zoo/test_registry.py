@@ -29,7 +29,8 @@ def test_every_zoo_member_of_the_issue_is_present():
     expected = {"identity", "relu", "leaky_relu", "prelu", "relu6", "elu", "selu", "celu", "gelu",
                 "gelu_tanh", "quick_gelu", "silu", "swish", "mish", "softplus", "tanh", "sigmoid",
                 "hardswish", "hardsigmoid", "hard_mish", "tanhexp", "serf", "logish", "acon_a",
-                "acon_b", "acon_c", "meta_acon"}
+                "acon_b", "acon_c", "meta_acon", "relu2", "star_relu", "glu", "reglu", "geglu",
+                "geglu_tanh", "swiglu", "bilinear"}
     assert set(actbench.activations()) == expected
 
 

@@ -1,0 +1,110 @@
+"""`fast` for the squared ReLUs: relu2 (So et al. 2021) and star_relu (Yu et al. 2022).
+
+One fused forward and one fused backward kernel each, compiled through :mod:`actbench.zoo.fast`'s
+route (inductor on first use, per dtype, device and layout; the formulas uncompiled, after one
+warning, where that fails). The Functions save only x (star_relu: and its two scalars); half types
+are computed in float32 and rounded once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from .fast import compiled_kernels, kernel
+from .functional import _opmath
+
+Tensor = torch.Tensor
+
+
+def relu2_forward(x: Tensor) -> Tensor:
+    r = torch.clamp_min(_opmath(x), 0.0)
+    return (r * r).to(x.dtype)
+
+
+def relu2_backward(x: Tensor, grad: Tensor) -> Tensor:
+    """f' = 2 relu(x)."""
+    r = torch.clamp_min(_opmath(x), 0.0)
+    return (_opmath(grad) * (2.0 * r)).to(x.dtype)
+
+
+class _Relu2Fast(torch.autograd.Function):
+    """relu2: relu(x)^2, one pass each way; saves only x."""
+    forward, backward = compiled_kernels("relu2", relu2_forward, relu2_backward)
+
+
+relu2_fast = _Relu2Fast.apply
+
+
+# no tuple return annotation: the traced graph would carry it as a string, which inductor's cache
+# cannot key on
+
+
+def star_relu_forward(x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
+    r = torch.clamp_min(_opmath(x), 0.0)
+    return ((_opmath(scale) * r) * r + _opmath(bias)).to(x.dtype)
+
+
+def star_relu_backward(x: Tensor, grad: Tensor, scale: Tensor, bias: Tensor):
+    """d/dx = 2 s relu(x), d/ds = relu(x)^2, d/db = 1; the scalars' sums in the same pass."""
+    r = torch.clamp_min(_opmath(x), 0.0)
+    g = _opmath(grad)
+    grad_x = (g * ((2.0 * _opmath(scale)) * r)).to(x.dtype)
+    grad_scale = ((g * r) * r).sum().to(scale.dtype)
+    return grad_x, grad_scale, g.sum().to(bias.dtype)
+
+
+_STAR_RELU_FORWARD = kernel(star_relu_forward, "star_relu forward")
+_STAR_RELU_BACKWARD = kernel(star_relu_backward, "star_relu backward")
+
+
+class _Flat:
+    """x as a 1-D view in memory order (a channels-last x needs no copy), and the way back; a
+    non-dense x (a slice) is copied once."""
+
+    def __init__(self, x: Tensor):
+        order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+        if not x.permute(order).is_contiguous():
+            x, order = x.contiguous(), list(range(x.dim()))
+        self.order = order
+        self.inverse = sorted(range(x.dim()), key=order.__getitem__)
+        self.shape = x.permute(order).shape
+        self.x = x.permute(order).reshape(-1)
+
+    def like_x(self, t: Tensor) -> Tensor:
+        """A tensor of x's shape (the upstream gradient) as a 1-D view in x's memory order."""
+        t = t.permute(self.order)
+        return (t if t.is_contiguous() else t.contiguous()).view(-1)
+
+    def restore(self, y: Tensor) -> Tensor:
+        return y.view(self.shape).permute(self.inverse)
+
+
+class _StarReluFast(torch.autograd.Function):
+    """s relu(x)^2 + b with scalar s and b: compiled kernels, saves x, s and b."""
+
+    @staticmethod
+    def forward(ctx, x, scale, bias):
+        ctx.save_for_backward(x, scale, bias)
+        if x.numel() == 0:
+            return star_relu_forward(x, scale, bias)
+        flat = _Flat(x)
+        return flat.restore(_STAR_RELU_FORWARD(flat.x, scale, bias))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, scale, bias = ctx.saved_tensors
+        if x.numel() == 0:
+            return torch.zeros_like(x), torch.zeros_like(scale), torch.zeros_like(bias)
+        flat = _Flat(x)
+        grad_x, grad_scale, grad_bias = _STAR_RELU_BACKWARD(flat.x, flat.like_x(grad), scale, bias)
+        _, need_scale, need_bias = ctx.needs_input_grad
+        return (flat.restore(grad_x), grad_scale.view(scale.shape) if need_scale else None,
+                grad_bias.view(bias.shape) if need_bias else None)
+
+
+def star_relu_fast(x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
+    if not x.is_floating_point():
+        raise TypeError(f"star_relu (fast) expects a floating-point tensor, got {x.dtype}")
+    return _StarReluFast.apply(x, scale, bias)
