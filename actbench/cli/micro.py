@@ -22,7 +22,8 @@ def micro(
     dtype: list[str] = typer.Option(None, help="float32 (default), float16, bfloat16, float64; "
                                     "comma lists."),
     size: list[str] = typer.Option(None, help="Flat sizes in elements (1048576, 2^20, 1M); comma "
-                                   "lists. Default: 2^16, 2^20, 2^24 and 16x10x256x256."),
+                                   "lists. Default: 2^16, 2^20, 2^24 and 16x10x256x256. Sizes are "
+                                   "the input's: a gated activation (swiglu, ...) writes half."),
     shape: list[str] = typer.Option(None, help="Tensor shapes such as 16x10x256x256; repeatable."),
     pass_: list[str] = typer.Option(None, "--pass", help="fwd, bwd, fwdbwd (default: all three)."),
     threads: list[str] = typer.Option(None, help="CPU threads (torch.set_num_threads): a count, "

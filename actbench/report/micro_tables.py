@@ -144,7 +144,8 @@ def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str |
     device, dtype, numel, pass_ = key
     shapes = sorted({str(row["shape"]) for row in rows})
     size = shapes[0] if len(shapes) == 1 else f"{numel} elements"
-    table = Table(title=f"{pass_} · {size} · {dtype} · {device}", title_justify="left",
+    width = " · input size (gated: 2h in, h out)" if any(gated(str(r["activation"])) for r in rows) else ""
+    table = Table(title=f"{pass_} · {size}{width} · {dtype} · {device}", title_justify="left",
                   caption_justify="left")
     show_shape = len(shapes) > 1
     for header, justify in (("activation", "left"), ("impl", "left"),

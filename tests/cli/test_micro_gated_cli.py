@@ -16,3 +16,6 @@ def test_micro_measures_a_gated_activation_on_the_same_input(run_cli, tmp_path):
     assert float(rows["swiglu"]["min_bytes"]) == (256 + 128) * 4
     assert float(rows["swiglu"]["saved_x_input"]) == 1.0 and rows["swiglu"]["finite"] == "true"
     assert "gated (GLU family): size and shape are the input's" in " ".join(result.output.split())
+    titles = [line.strip() for line in result.output.splitlines() if line.startswith("fwd · ")]
+    assert titles == [f"fwd · 256 · input size (gated: 2h in, h out) · float32 · cpu · "
+                      f"{rows['relu']['threads']} thread{'' if rows['relu']['threads'] == '1' else 's'}"]
