@@ -142,14 +142,24 @@ def _tanh_nonnegative(w: Tensor) -> tuple[Tensor, Tensor]:
 # (inductor itself, a private torch API, is reached only through `inductor.compile_pointwise`)
 
 
+# Inductor sizes its loops from the tracing inputs' sizes (its hints): below some thousands of
+# elements it writes no parallel loop, and the kernel, cached per thread count, then runs every
+# later call, however large, on one thread. Tracing inputs are made at least this large.
+HINT_NUMEL = 2**20
+
+
 def _examples(tensors: tuple[Tensor, ...]) -> list[Tensor]:
-    """Tracing inputs whose distinct dims have distinct sizes.
+    """Tracing inputs whose distinct dims have distinct sizes, and at least HINT_NUMEL elements.
 
     Symbolic tracing gives equal sizes one symbol and specialises sizes of 1, so a kernel traced on
     an (N, C, L) input with N = C would only accept N = C. The first tensor sets the sizes (near its
-    own, which inductor uses as hints); the others broadcast against it (size 1) or match it.
+    own, which inductor uses as hints, its outermost dim grown until the hints reach HINT_NUMEL);
+    the others broadcast against it (size 1) or match it.
     """
     shape = list(tensors[0].shape)
+    grow = next((i for i, size in enumerate(shape) if size != 1), None)
+    if grow is not None and 0 < math.prod(shape) < HINT_NUMEL:
+        shape[grow] *= -(-HINT_NUMEL // math.prod(shape))
     for i, size in enumerate(shape):
         while size != 1 and size in shape[:i]:
             size += 1

@@ -231,9 +231,18 @@ def test_one_compilation_per_dtype_and_layout_serves_every_size(monkeypatch, eag
     acon = actbench.activation("acon_c", impl="fast", channels=8)
     for shape in [(8, 8, 10), (3, 8, 6, 6)]:
         acon(torch.randn(*shape)).sum().backward()
-    # traced on (N, C, L) with distinct sizes (N = C would tie their symbols), then reused
-    assert compiled[-2:] == [("acon_forward", [(8, 9, 10), (1, 9, 1), (1, 9, 1), (1, 9, 1)]),
-                             ("acon_backward", [(8, 9, 10)] * 2 + [(1, 9, 1)] * 3)]
+    # traced on (N, C, L) with N grown until the hints hold HINT_NUMEL elements (below some
+    # thousands inductor writes no parallel loop), then reused
+    n = 8 * -(-fast.HINT_NUMEL // (8 * 8 * 10))
+    assert compiled[-2:] == [("acon_forward", [(n, 8, 10), (1, 8, 1), (1, 8, 1), (1, 8, 1)]),
+                             ("acon_backward", [(n, 8, 10)] * 2 + [(1, 8, 1)] * 3)]
+
+
+def test_tracing_sizes_stay_distinct_where_the_input_is_large_already():
+    """N = C would tie their symbols: the kernel would then accept only N = C."""
+    big = torch.empty(2048, 2048)
+    assert [tuple(t.shape) for t in fast._examples((big, torch.empty(1, 2048)))] == \
+        [(2048, 2049), (1, 2049)]
 
 
 def test_a_failed_compilation_falls_back_to_the_same_formulas_with_one_warning(monkeypatch):
