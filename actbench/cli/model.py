@@ -13,7 +13,8 @@ from .measuring import exit_if_nothing_measured, measure, warn_if_busy
 @app.command()
 def model(
     model_name: str = typer.Argument(..., metavar="MODEL", help="resnet20 (or resnet32 ... "
-                                     "resnet110, preact_resnet20, cnn, deep_fc, mlp, cnn1d), "
+                                     "resnet110, preact_resnet20, cnn, deep_fc, mlp, cnn1d, gpt: "
+                                     "byte-level, the only one that takes gated activations), "
                                      "timm:NAME, torchvision:NAME or pkg.mod:factory."),
     act: list[str] = typer.Option(None, "--act", "-a", help="Activations (comma lists; default "
                                   "relu,silu,mish). identity and the baseline are always added."),
@@ -32,7 +33,8 @@ def model(
                                        "channels-last memory format."),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     input_shape: str = typer.Option(None, help="One sample's shape without the batch "
-                                    "(3,224,224); default: the model's own."),
+                                    "(3,224,224; gpt: the context length, 256); default: the "
+                                    "model's own."),
     threads: int = typer.Option(None, min=1, help="CPU threads (torch.set_num_threads); recorded."),
     min_time: float = typer.Option(0.0, min=0.0, help="Least sampling time per configuration (s)."),
     max_time: float = typer.Option(2.0, min=0.001, help="Most sampling time per configuration (s); "
@@ -48,7 +50,8 @@ def model(
     """Step time, throughput and memory of a whole model with each activation swapped in.
 
     Examples: `actbench model resnet20 --act relu,silu,mish,meta_acon --device cpu
-    --batch-size 32,128`, `actbench model timm:resnet18 --act relu,mish --device cuda --amp`.
+    --batch-size 32,128`, `actbench model timm:resnet18 --act relu,mish --device cuda --amp`,
+    `actbench model gpt --act gelu,swiglu --input-shape 128`.
     The method is described in docs/methodology.md, the columns in docs/report-format.md.
     """
     from ..model.session import ModelOptions, execute, open_run

@@ -24,7 +24,8 @@ import pandas as pd
 from ..errors import ActbenchError
 from ..records.schema import (ENV_COLUMNS, MICRO_KEY, MICRO_SAMPLE_COLUMNS, MICRO_SAMPLE_LEGACY,
                              SCHEMA_VERSION,
-                             TRAIN_EPOCH_RESULT, TRAIN_RUN_KEY, TRAIN_RUN_RESULT)
+                             TRAIN_EPOCH_RESULT, TRAIN_RUN_KEY, TRAIN_RUN_LAYOUTS,
+                             TRAIN_RUN_RESULT)
 from .model_rows import MODEL_TEXT_COLUMNS, as_micro_rows
 
 KINDS = ("micro", "train", "train_epoch", "micro_samples")
@@ -38,7 +39,8 @@ TEXT_COLUMNS = frozenset({
     *MODEL_TEXT_COLUMNS,
 })
 RUN_COLUMNS = frozenset({"kind", "schema_version", "timestamp_utc", "file", *TRAIN_RUN_KEY,
-                         *TRAIN_RUN_RESULT, *TRAIN_EPOCH_RESULT, *ENV_COLUMNS})
+                         *TRAIN_RUN_RESULT, *TRAIN_RUN_LAYOUTS[-1], *TRAIN_EPOCH_RESULT,
+                         *ENV_COLUMNS})
 NOISE_COLUMN = re.compile(r"noise_[^_]+_(acc|loss)")  # noise_0.5_acc: a result, not a sweep key
 
 

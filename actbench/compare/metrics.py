@@ -8,12 +8,15 @@ from collections.abc import Collection
 import pandas as pd
 
 _HIGHER_IS_BETTER = re.compile(r"acc|_per_s$|gbps|roofline_frac")
+# what a language model is judged by, lower always, whatever else the name holds
+_LOWER_IS_BETTER = re.compile(r"loss|perplexity|bits_per_byte")
 
 
 def higher_is_better(metric: str) -> bool:
     """Accuracies, throughputs (samples_per_s, gbps) and roofline fractions grow with quality;
-    times, losses, bytes and errors are better lower."""
-    return bool(_HIGHER_IS_BETTER.search(metric.lower()))
+    times, losses, perplexities, bits per byte, bytes and errors are better lower."""
+    name = metric.lower()
+    return not _LOWER_IS_BETTER.search(name) and bool(_HIGHER_IS_BETTER.search(name))
 
 
 def is_accuracy(metric: str) -> bool:

@@ -28,7 +28,7 @@ import pandas as pd
 from .. import stats
 from ..errors import ActbenchError
 from .load import NOISE_COLUMN, sweep_columns
-from .metrics import higher_is_better, numeric_columns
+from .metrics import higher_is_better, is_accuracy, numeric_columns
 
 TARGET_POWER = 0.8
 MAX_RUNS = 10_000  # runs_for_power searches up to here; beyond it the note says "more than"
@@ -419,7 +419,21 @@ def _notes(frame: pd.DataFrame, table: pd.DataFrame, *, metric: str, baseline: s
         status = left_out["status"].astype(str).replace("ok", f"without a finite {metric}")
         counts = ", ".join(f"{count} {what}" for what, count in status.value_counts(sort=False).items())
         notes.append(f"runs left out: {counts}")
-    return notes
+    return notes + _language_hint(frame, metric)
+
+
+LANGUAGE_METRICS = ("final_test_perplexity", "final_test_bits_per_byte")
+
+
+def _language_hint(frame: pd.DataFrame, metric: str) -> list[str]:
+    """Where runs on sequence data are compared by accuracy, how to compare them by what language
+    models are judged by (a column that has values here)."""
+    present = [c for c in reversed(LANGUAGE_METRICS) if c in frame.columns
+               and np.isfinite(pd.to_numeric(frame[c], errors="coerce")).any()]
+    if not is_accuracy(metric) or not present:
+        return []
+    return [f"runs on sequence data: --metric {' / '.join([*present, 'final_test_loss'])} "
+            "compares them by loss (lower is better)"]
 
 
 # -- robustness to input noise -------------------------------------------------------------------

@@ -3,7 +3,9 @@ size x mode, for one model, each checked before anything is built.
 
 Two references are always measured beside what was asked: `identity` (the model with no
 activation at all, which gives each activation's share of the step) and the baseline (relu),
-which `compare` and the tables take ratios to.
+which `compare` and the tables take ratios to. A gated activation ((..., 2h) -> (..., h)) is
+refused here, before anything is built, for a model not built for one (all but gpt); `--act all`
+then means every activation but the gated ones.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from ..devices import resolve_device
 from ..errors import ActbenchError
 from ..micro.plan import (ActivationChoice, activation_choices, baseline_choice, checked_names,
-                          given_items, implementations_for)
+                          given_items, implementations_for, split_list)
 from ..zoo.registry import lookup
 from .step import DTYPES, StepSetup
 
@@ -82,12 +84,19 @@ def make_model_plan(model: str, activations: Sequence[str] | None = None, impl: 
                     amp: bool = False, batch_sizes: Sequence[str] | None = None,
                     modes: Sequence[str] | None = None, channels_last: bool = False,
                     compile: bool = False, baseline: str | None = "relu",
-                    resolve=resolve_device, sample_shape: tuple[int, ...] = ()) -> ModelPlan:
-    """Expand the options into configurations (the references first in every group)."""
-    choices = activation_choices(list(activations) if activations else ["relu", "silu", "mish"])
+                    resolve=resolve_device, sample_shape: tuple[int, ...] = (),
+                    takes_gated: bool = False) -> ModelPlan:
+    """Expand the options into configurations (the references first in every group);
+    `takes_gated`: the model is built for gated activations (ModelSource.takes_gated)."""
+    given = list(activations) if activations else ["relu", "silu", "mish"]
+    choices = activation_choices(given)
+    if not takes_gated:
+        choices = _without_implied_gated(given, choices)
     impls = implementations_for(impl, choices)
     added, baseline_label = baseline_choice(baseline, choices)
     measured = choices + ([added] if added is not None else [])
+    if not takes_gated:
+        _refuse_gated(model, measured)
     references = [c for c in (_reference(measured), added) if c is not None]
     impls = [(c, [c.spec.default_impl]) for c in references] + impls
     device_names = list(dict.fromkeys(resolve(d) for d in (given_items("--device", devices)
@@ -125,6 +134,27 @@ def _check_compiled_groups(configs: list[ModelConfig], compile: bool, channels_l
                             f"torch compiles one model class at most {COMPILES_PER_CLASS} times "
                             "and then runs it eagerly; measure at most "
                             f"{COMPILES_PER_CLASS} (identity and the baseline included) at a time")
+
+
+def _without_implied_gated(given: list[str], choices: list[ActivationChoice]
+                           ) -> list[ActivationChoice]:
+    """`--act all` for a model with no place for a gated activation: the gated ones it brought
+    in are dropped (one named as well stays, and is refused)."""
+    named = {label.lower() for label in split_list(given)}
+    if "all" not in named:
+        return choices
+    return [c for c in choices if not c.spec.gated or c.label.lower() in named]
+
+
+def _refuse_gated(model: str, choices: list[ActivationChoice]) -> None:
+    """A gated activation halves the width the next layer expects: only a model built for one
+    (gpt, whose MLP widens the layer before it) can take it."""
+    gated = [c.label for c in choices if c.spec.gated]
+    if gated:
+        what = "is a gated activation" if len(gated) == 1 else "are gated activations"
+        raise ActbenchError(f"{', '.join(gated)} {what} ((..., 2h) -> (..., h)), which {model} "
+                            "has no place for: gated activations need a model built for them "
+                            "(gpt)")
 
 
 def _reference(choices: list[ActivationChoice]) -> ActivationChoice | None:

@@ -100,7 +100,7 @@ class ModelRunner:
         try:
             built = self.source.build(config.activation.label, config.impl, self.seed)
             workload = prepare(built, self.source.sample_shape, self.source.num_classes,
-                               config.setup, self.seed)
+                               config.setup, self.seed, vocab=self.source.vocab)
             timer = device.timer(cold=False, numel=0, graph_max_numel=-1)  # no CUDA graphs
             first = timer.measure(workload.step, 1)  # the first call builds (and compiles)
         except Exception as error:  # noqa: BLE001 - one configuration failing is a row, not the end

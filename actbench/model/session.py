@@ -95,7 +95,7 @@ def open_run(options: ModelOptions) -> ModelRun:
     plan = make_model_plan(source.text, options.activations, options.impl, options.devices,
                            options.dtypes, options.amp, options.batch_sizes, options.modes,
                            options.channels_last, options.compile, options.baseline,
-                           sample_shape=source.sample_shape)
+                           sample_shape=source.sample_shape, takes_gated=source.takes_gated)
     for option, seconds in (("--min-time", options.min_time), ("--max-time", options.max_time)):
         if not math.isfinite(seconds):
             raise ActbenchError(f"{option} {seconds} is not a finite number of seconds")

@@ -1,7 +1,7 @@
 """Where `actbench model MODEL` gets its network, and how an activation goes into it.
 
-MODEL is one of actbench's own models (`resnet20`, `mlp`, ...: built with the activation in
-place), `timm:NAME` or `torchvision:NAME` (optional extras, imported only here and only when
+MODEL is one of actbench's own models (`resnet20`, `mlp`, `gpt`, ...: built with the activation
+in place), `timm:NAME` or `torchvision:NAME` (optional extras, imported only here and only when
 named), or an import path `pkg.mod:factory` (called with no arguments). Other libraries' models
 get the activation through `replace_activations`, which also says what it left alone.
 """
@@ -27,7 +27,14 @@ OWN_MODELS: dict[str, tuple[str, dict[str, object], tuple[int, ...], int]] = {
     "deep_fc": ("deep_fc", {}, (3, 32, 32), 10),
     "mlp": ("mlp", {}, (40,), 10),
     "cnn1d": ("cnn1d", {}, (1, 40), 10),
+    # byte-level: a sample is a sequence of 256 token ids (its context), the classes its vocabulary
+    "gpt": ("gpt", {}, (256,), 256),
 }
+
+# own models whose input is token ids (int64, drawn from the vocabulary = the classes), not floats
+TOKEN_MODELS = frozenset({"gpt"})
+# own models built for gated activations ((..., 2h) -> (..., h)): the MLP widens its first layer
+GATED_MODELS = frozenset({"gpt"})
 
 EXTRAS = {"timm": "pip install 'actbench[timm]'", "torchvision": "pip install 'actbench[torchvision]'"}
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -54,6 +61,13 @@ class ModelSource:
     sample_shape: tuple[int, ...]
     num_classes: int | None
     _factory: Callable[[], nn.Module] | None = None
+    vocab: int | None = None  # token models: input ids are drawn from range(vocab)
+
+    @property
+    def takes_gated(self) -> bool:
+        """Whether the model has a place for a gated activation: only a model built for one
+        widens the layer before it; a swapped-in one would halve the width the next layer expects."""
+        return self.library == "actbench" and OWN_MODELS[self.name][0] in GATED_MODELS
 
     def build(self, activation: str, impl: str | None, seed: int) -> BuiltModel:
         """A fresh model (seeded) with `activation` in every activation slot."""
@@ -83,8 +97,24 @@ def model_source(text: str, input_shape: tuple[int, ...] | None = None) -> Model
     key = text.lower().replace("-", "_")
     if key not in OWN_MODELS:
         raise UnknownNameError("model", text, OWN_MODELS)
-    _, _, shape, classes = OWN_MODELS[key]
-    return ModelSource(key, "actbench", key, input_shape or shape, classes)  # MLP and mlp: one key
+    model_name, _, shape, classes = OWN_MODELS[key]
+    if input_shape is not None:
+        _check_own_shape(key, model_name, input_shape)
+    return ModelSource(key, "actbench", key, input_shape or shape, classes,  # MLP and mlp: one key
+                       vocab=classes if model_name in TOKEN_MODELS else None)
+
+
+def _check_own_shape(key: str, model_name: str, shape: tuple[int, ...]) -> None:
+    """--input-shape of the wrong rank for an own model: refused now, not as a row per
+    configuration when each model is built."""
+    from ..train.models import INPUT_DIMS
+
+    dims = INPUT_DIMS.get(model_name)  # mlp flattens any shape
+    if dims is not None and len(shape) != dims:
+        layout = "token ids, the context length" if model_name in TOKEN_MODELS else \
+            f"such as {','.join(map(str, OWN_MODELS[key][2]))}"
+        raise ActbenchError(f"--input-shape {','.join(map(str, shape))} does not fit {key}: it "
+                            f"takes samples of {dims} dimension(s) ({layout})")
 
 
 def _require(library: str, text: str) -> None:
@@ -144,7 +174,8 @@ def _build_own(source: ModelSource, activation: str, impl: str | None, seed: int
         return module
 
     module = build_model(model_name, act, source.sample_shape, classes, **options)
-    return BuiltModel(module, made)
+    inside = {id(m) for m in module.modules()}  # gpt builds one to ask whether it is gated
+    return BuiltModel(module, [m for m in made if id(m) in inside])
 
 
 def _swap_in(model: nn.Module, activation: str, impl: str | None, seed: int) -> BuiltModel:

@@ -2,9 +2,11 @@
 
 An inference step is a forward under `torch.inference_mode()`; a training step is a whole one:
 gradients zeroed, forward, cross-entropy against fixed random labels, backward and an SGD step
-with momentum. Memory is counted once, on a step of its own: the bytes autograd keeps for
-backward (distinct storages, as micro counts them), all of them and those packed inside the
-activation modules, and on CUDA the allocator's peak over the step.
+with momentum. A token model (gpt) gets int64 token ids drawn from its vocabulary instead of
+normal floats, and its loss is the cross-entropy at every position against random target tokens.
+Memory is counted once, on a step of its own: the bytes autograd keeps for backward (distinct
+storages, as micro counts them), all of them and those packed inside the activation modules, and
+on CUDA the allocator's peak over the step.
 """
 
 from __future__ import annotations
@@ -51,13 +53,17 @@ def amp_dtype(device: str) -> torch.dtype:
 
 
 def prepare(built: BuiltModel, sample_shape: tuple[int, ...], num_classes: int | None,
-            setup: StepSetup, seed: int = 0) -> Workload:
-    """The model moved, cast and (optionally) compiled, a fixed batch, and the step to time."""
+            setup: StepSetup, seed: int = 0, vocab: int | None = None) -> Workload:
+    """The model moved, cast and (optionally) compiled, a fixed batch (token ids from
+    range(vocab) for a token model), and the step to time."""
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn((setup.batch_size, *sample_shape), generator=generator)
+    shape = (setup.batch_size, *sample_shape)
+    x = torch.randn(shape, generator=generator) if vocab is None else \
+        torch.randint(0, vocab, shape, generator=generator)
     model = built.module
     if not setup.amp:
-        model, x = model.to(DTYPES[setup.dtype]), x.to(DTYPES[setup.dtype])
+        model = model.to(DTYPES[setup.dtype])
+        x = x.to(DTYPES[setup.dtype]) if x.is_floating_point() else x  # token ids stay int64
     model, x = model.to(setup.device), x.to(setup.device)
     if setup.channels_last and x.dim() == 4:
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
@@ -71,7 +77,7 @@ def prepare(built: BuiltModel, sample_shape: tuple[int, ...], num_classes: int |
             with torch.inference_mode(), autocast():
                 return runnable(x)
         return Workload(step, params, None, None)
-    labels = _labels(model, x, setup, num_classes, generator)
+    labels = _labels(model, x, setup, num_classes, generator, tokens=vocab is not None)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
     def train_step() -> object:
@@ -133,22 +139,26 @@ def _materialise(model: nn.Module, x: torch.Tensor, setup: StepSetup) -> None:
 
 
 def _labels(model: nn.Module, x: torch.Tensor, setup: StepSetup, num_classes: int | None,
-            generator: torch.Generator) -> torch.Tensor | None:
-    """Random class labels when the output is (N, classes) logits; otherwise None (the loss is
-    then the mean square of the output, which still trains every layer)."""
+            generator: torch.Generator, tokens: bool = False) -> torch.Tensor | None:
+    """Random class labels when the output is (N, classes) logits, random tokens (N, L) when a
+    token model's is (N, L, vocab) logits; otherwise None (the loss is then the mean square of
+    the output, which still trains every layer)."""
     with torch.no_grad(), _autocast(setup)():
         out = _first_tensor(model(x[:2]))
-    classes = num_classes or (out.shape[-1] if out.dim() == 2 else None)
-    if out.dim() != 2 or classes is None or out.shape[-1] != classes:
+    rank = 3 if tokens else 2
+    classes = num_classes or (out.shape[-1] if out.dim() == rank else None)
+    if out.dim() != rank or classes is None or out.shape[-1] != classes:
         return None
-    return torch.randint(0, classes, (setup.batch_size,), generator=generator).to(x.device)
+    shape = (setup.batch_size, *out.shape[1:-1])  # (N,) or (N, L)
+    return torch.randint(0, classes, shape, generator=generator).to(x.device)
 
 
 def _loss(out: object, labels: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy over the last dim: one per sample, or one per position, averaged."""
     out = _first_tensor(out)
     if labels is None:
         return out.float().square().mean()
-    return nn.functional.cross_entropy(out.float(), labels)
+    return nn.functional.cross_entropy(out.float().flatten(0, -2), labels.flatten())
 
 
 def _first_tensor(out: object) -> torch.Tensor:

@@ -87,6 +87,15 @@ TRAIN_RUN_RESULT = (
 # written before keeps its columns when resumed (train_columns(..., legacy=True)).
 TRAIN_RUN_ADDED = ("warmup_s", "threads", "attempts")
 
+# Added to the runs file when language runs became first-class: perplexity exp(final_test_loss) of
+# a run on sequence data, bits per byte final_test_loss / ln 2 of a run on byte-level text (empty
+# for classification runs). A report written before keeps its columns when resumed.
+TRAIN_RUN_LANGUAGE = ("final_test_perplexity", "final_test_bits_per_byte")
+
+# The runs file's layouts, oldest first: the columns each has after TRAIN_RUN_RESULT (then the
+# noise and environment columns). The last is today's; a report in an earlier one resumes in it.
+TRAIN_RUN_LAYOUTS = ((), TRAIN_RUN_ADDED, (*TRAIN_RUN_ADDED, *TRAIN_RUN_LANGUAGE))
+
 TRAIN_EPOCH_RESULT = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s",
                       "samples_per_s")
 
@@ -99,13 +108,20 @@ def noise_columns(levels: list[float]) -> list[str]:
     return columns
 
 
-def train_columns(sweep_keys: list[str], noise_columns: list[str],
-                  legacy: bool = False) -> tuple[str, ...]:
+def train_columns(sweep_keys: list[str], noise_columns: list[str], legacy: bool = False,
+                  layout: int = -1) -> tuple[str, ...]:
     """A suite's runs file: run keys, its sweep keys, results, its noise levels, environment
-    (`legacy`: the layout before TRAIN_RUN_ADDED)."""
-    added = () if legacy else TRAIN_RUN_ADDED
+    (`layout`: an index into TRAIN_RUN_LAYOUTS, today's by default; `legacy`: the first, before
+    TRAIN_RUN_ADDED)."""
+    added = TRAIN_RUN_LAYOUTS[0 if legacy else layout]
     return ("kind", "schema_version", "timestamp_utc", *TRAIN_RUN_KEY, *sweep_keys,
             *TRAIN_RUN_RESULT, *added, *noise_columns, *ENV_COLUMNS)
+
+
+def earlier_train_columns(sweep_keys: list[str], noise_columns: list[str]) -> list[tuple[str, ...]]:
+    """The runs file's earlier layouts for this suite, oldest first (each resumes as it is)."""
+    return [train_columns(sweep_keys, noise_columns, layout=index)
+            for index in range(len(TRAIN_RUN_LAYOUTS) - 1)]
 
 
 def train_epoch_columns(sweep_keys: list[str]) -> tuple[str, ...]:

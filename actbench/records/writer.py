@@ -96,11 +96,14 @@ def read_header(path: Path) -> list[str]:
         raise ActbenchError(f"{path} is not a CSV report ({error}); choose another --out") from None
 
 
-def resumable_columns(path: Path, current: Sequence[str], legacy: Sequence[str]) -> tuple[str, ...]:
-    """The columns to write to `path`: an existing report in the legacy layout keeps it."""
+def resumable_columns(path: Path, current: Sequence[str], *legacy: Sequence[str]) -> tuple[str, ...]:
+    """The columns to write to `path`: an existing report in one of the legacy layouts keeps it."""
     path = Path(path)
-    if path.exists() and path.stat().st_size > 0 and read_header(path) == list(legacy):
-        return tuple(legacy)
+    if path.exists() and path.stat().st_size > 0:
+        header = read_header(path)
+        for layout in legacy:
+            if header == list(layout):
+                return tuple(layout)
     return tuple(current)
 
 

@@ -26,7 +26,8 @@ from ..progress import (ItemAdvanced, ItemFinished, ItemStarted, Notice, OnProgr
 from ..records.lock import ReportLock
 from ..records.paths import check_writable, epochs_path, stamped_report_path
 from ..records.rows import new_row
-from ..records.schema import noise_columns, train_columns, train_epoch_columns
+from ..records.schema import (earlier_train_columns, noise_columns, train_columns,
+                               train_epoch_columns)
 from ..records.writer import (ReportWriter, check_header, filter_rows, read_header, read_rows,
                               resumable_columns, update_sidecar, write_sidecar)
 from . import resources
@@ -80,7 +81,7 @@ def prepare(suite: Suite, out: Path | None = None, resume: bool = False,
     levels = sorted({float(s) for run in runs for s in run.config.eval.noise})
     # a report written before the newer columns is resumed in its own layout
     columns = resumable_columns(out, train_columns(sweep_keys, noise_columns(levels)),
-                                train_columns(sweep_keys, noise_columns(levels), legacy=True))
+                                *earlier_train_columns(sweep_keys, noise_columns(levels)))
     done: set[str] = set()
     if out.exists() and out.stat().st_size > 0:
         if tuple(read_header(out)) != columns:
@@ -314,10 +315,23 @@ def run_line(run: RunSpec, total: int, result: RunResult) -> str:
     acc = f"{100 * final.test_acc:.2f} %" if final else "—"
     sweep = " ".join(f"{k}={v}" for k, v in run.sweep.items())
     line = (f"run {run.index + 1}/{total} {run.activation.label} seed {run.seed} {sweep} "
-            f"{result.status}: test acc {acc}, {result.total_s:.1f} s")
+            f"{result.status}: test acc {acc}{_language_text(result)}, {result.total_s:.1f} s")
     if result.message:  # whole: a cut message loses what to do (where to put a file, ...)
         line += f" ({textwrap.shorten(result.message, SHOWN_MESSAGE, placeholder=CUT)})"
     return line
+
+
+def _language_text(result: RunResult) -> str:
+    """', loss 1.23, perplexity 3.42' (and bits per byte for byte-level text) for a run on
+    sequence data, where the loss is what one reads; '' otherwise."""
+    columns = result_columns(result)
+    if columns["final_test_perplexity"] is None:
+        return ""
+    text = (f", loss {columns['final_test_loss']:.4g}, perplexity "
+            f"{columns['final_test_perplexity']:.4g}")
+    if columns["final_test_bits_per_byte"] is not None:
+        text += f", {columns['final_test_bits_per_byte']:.4g} bits/byte"
+    return text
 
 
 def resume_command(suite_path: str, overrides: Iterable[str] | None, seeds: str | None,

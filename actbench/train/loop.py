@@ -1,6 +1,7 @@
 """One training run, readable top to bottom: set-up (`Trainer`: model, optimiser, scheduler,
 scaler, criterion), a timed warm-up on a throwaway copy, `train_step`, `train_epoch` with its
-evaluation, then noise evaluation.
+evaluation, then noise evaluation. Sequence data (a target per position) are scored per
+scored position: language.py says how, for training and evaluation alike.
 
 Epoch time counts training only (evaluation is left out, as the fast CIFAR trainers time it) and
 is steady-state: what a process pays the first time it runs a model (thread pools, allocator,
@@ -25,9 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import devices
-from ..errors import describe_error
+from ..errors import ActbenchError, describe_error
 from ..zoo.registry import lookup
 from . import data as data_module
+from . import language
 from .memory import PeakMemory
 from .models import build_model, count_parameters
 from .optim import build_optimizer, build_scheduler, parameter_groups
@@ -57,6 +59,8 @@ class RunResult:
     warmup_s: float | None = None
     peak_bytes: int | None = None
     peak_kind: str = ""
+    task: str = "classify"  # the data's (DataSplits.task): "sequence" runs report perplexity
+    tokens_are_bytes: bool = False  # byte-level text: the loss in bits is bits per byte
 
     @property
     def final(self) -> EpochResult | None:
@@ -139,8 +143,14 @@ def _l1_penalty(model: nn.Module, activation_ids: set[int]) -> torch.Tensor:
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
              device: torch.device, amp: bool, noise: float = 0.0,
-             generator: torch.Generator | None = None) -> tuple[float, float]:
-    """(accuracy, mean loss) on (x, y); Gaussian noise of std `noise` added to the inputs."""
+             generator: torch.Generator | None = None,
+             sequence: bool = False) -> tuple[float, float]:
+    """(accuracy, mean loss) on (x, y); Gaussian noise of std `noise` added to the inputs.
+    `sequence`: token accuracy and mean loss per scored position (no noise: token ids)."""
+    if sequence:
+        if noise:
+            raise ActbenchError(f"eval.noise: {language.NOISE_PROBLEM}")
+        return _evaluate_tokens(model, x, y, batch_size, device, amp)
     model.eval()
     correct, loss_sum = 0, 0.0
     with torch.no_grad():
@@ -156,12 +166,33 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(x), loss_sum / len(x)
 
 
+def _evaluate_tokens(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                     device: torch.device, amp: bool) -> tuple[float, float]:
+    """Token accuracy and mean cross-entropy over every scored position of the split: a sequence
+    weighs by its scored positions, so the loss is the per-token loss that perplexity needs."""
+    model.eval()
+    correct, loss_sum, scored = 0, 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            xb = x[start:start + batch_size].to(device, non_blocking=True)
+            yb = y[start:start + batch_size].to(device, non_blocking=True)
+            with autocast(device, amp):
+                logits = model(xb)
+            loss_sum += language.summed_cross_entropy(logits, yb).item()
+            correct += language.correct_tokens(logits, yb).item()
+            scored += language.scored_count(yb).item()
+    if not scored:
+        raise ActbenchError("the test split has no scored positions (every target is "
+                            f"{language.IGNORE_INDEX}); nothing to evaluate")
+    return correct / scored, loss_sum / scored
+
+
 def train_run(run: RunSpec, splits: data_module.DataSplits,
               on_epoch: Callable[[EpochResult], None] | None = None,
               on_batch: Callable[[int, int, int], None] | None = None) -> RunResult:
     """Train one run on `run.device`; never raises for a failing run (the result says how it
     ended). `on_batch(epoch, step, steps)` follows each optimiser step."""
-    result = RunResult()
+    result = RunResult(task=splits.task, tokens_are_bytes=splits.tokens_are_bytes)
     started = time.perf_counter()
     device = torch.device(run.device)
     peak = PeakMemory(device)
@@ -210,9 +241,28 @@ class Trainer:
         half = cfg.train.amp and device.type == "cuda" and not native_bf16(device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=half)  # float16 needs loss scaling
         self.forward = torch.compile(self.model) if cfg.train.compile else self.model
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
+        self.sequence = splits.task == "sequence"
+        if self.sequence:  # summed over scored positions, divided by their number (language.py)
+            _refuse_for_sequences(cfg.train.mixup, cfg.eval.noise)
+            self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing,
+                                                 ignore_index=language.IGNORE_INDEX, reduction="sum")
+        else:
+            self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
         self.augment = splits.augment_kind if cfg.train.augment else None
         self.noise_levels = cfg.eval.noise
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The optimised loss: the mean over samples, or over scored positions for sequences."""
+        if self.sequence:
+            return language.token_loss(self.criterion, logits, targets)
+        return self.criterion(logits, targets)
+
+    def batch_counts(self, logits: torch.Tensor, targets: torch.Tensor):
+        """(correct predictions, what they are out of) for a batch: samples, or scored positions
+        (a tensor on the device, so the epoch's sums need no synchronisation per step)."""
+        if self.sequence:
+            return language.correct_tokens(logits, targets), language.scored_count(targets)
+        return (logits.argmax(1) == targets).sum(), len(targets)
 
     def mix(self, xb: torch.Tensor, yb: torch.Tensor):
         """mixup (Zhang et al. 2018): inputs blended with a shuffled copy of the batch, weight
@@ -229,9 +279,9 @@ class Trainer:
         xb, yb, partner, lam = self.mix(xb, yb)
         with autocast(self.device, self.train_cfg.amp):
             logits = self.forward(xb)
-            loss = self.criterion(logits, yb)
+            loss = self.loss(logits, yb)
             if partner is not None:
-                loss = lam * loss + (1 - lam) * self.criterion(logits, partner)
+                loss = lam * loss + (1 - lam) * self.loss(logits, partner)
             if self.optim_cfg.l1:
                 loss = loss + self.optim_cfg.l1 * _l1_penalty(self.model, self.activation_ids)
         self.optimizer.zero_grad(set_to_none=True)
@@ -266,7 +316,7 @@ class Trainer:
             model.train()
             for _ in range(steps):
                 with autocast(self.device, self.train_cfg.amp):
-                    loss = self.criterion(model(xb), yb)
+                    loss = self.loss(model(xb), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -276,15 +326,16 @@ class Trainer:
     def evaluate(self, noise: float = 0.0, generator: torch.Generator | None = None):
         return evaluate(self.forward, self.splits.test_x, self.splits.test_y,
                         self.train_cfg.eval_batch_size, self.device, self.train_cfg.amp,
-                        noise=noise, generator=generator)
+                        noise=noise, generator=generator, sequence=self.sequence)
 
     def train_epoch(self, epoch: int, on_batch: Callable[[int, int, int], None]) -> EpochResult:
-        """One pass over the training set, timed without evaluation, then the test set."""
+        """One pass over the training set, timed without evaluation, then the test set. Loss and
+        accuracy are means over samples, or over scored positions for sequences."""
         self.model.train()
         # running sums stay on the device: no host synchronisation per step
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
-        seen, step = 0, 0
+        seen, scored, step = 0, 0, 0
         lr = self.optimizer.param_groups[0]["lr"]
         devices.synchronize(self.device)
         epoch_start = time.perf_counter()
@@ -298,8 +349,10 @@ class Trainer:
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             loss, logits = self.train_step(xb, yb)
-            loss_sum += loss.detach().float() * len(xb)
-            correct += (logits.detach().argmax(1) == yb).sum()
+            hits, count = self.batch_counts(logits.detach(), yb)
+            loss_sum += loss.detach().float() * count
+            correct += hits
+            scored += count
             seen += len(xb)
             if (step + 1) % DIVERGENCE_CHECK_STEPS == 0:
                 _check_finite(loss_sum, epoch, step)
@@ -310,8 +363,21 @@ class Trainer:
         test_acc, test_loss = self.evaluate()
         if not math.isfinite(test_loss):  # e.g. the epoch's last step produced NaN weights
             raise Diverged(f"test loss became {test_loss} after epoch {epoch}")
-        return EpochResult(epoch, loss_sum.item() / seen, correct.item() / seen, test_loss, test_acc,
-                           lr, epoch_s, seen / epoch_s if epoch_s > 0 else float("nan"))
+        total = float(scored)
+        if not total and self.sequence:
+            raise ActbenchError("the training split has no scored positions (every target is "
+                                f"{language.IGNORE_INDEX}); nothing to train on")
+        return EpochResult(epoch, loss_sum.item() / total, correct.item() / total, test_loss,
+                           test_acc, lr, epoch_s, seen / epoch_s if epoch_s > 0 else float("nan"))
+
+
+def _refuse_for_sequences(mixup: float, noise: tuple | list) -> None:
+    """Mixup and input noise change the inputs' values, which for token ids means nothing; the
+    suite validator refuses both, and a configuration built by hand is refused here."""
+    if mixup > 0:
+        raise ActbenchError(f"train.mixup: {language.MIXUP_PROBLEM}")
+    if noise:
+        raise ActbenchError(f"eval.noise: {language.NOISE_PROBLEM}")
 
 
 def build_run_model(run: RunSpec, splits: data_module.DataSplits, device: torch.device,
@@ -364,6 +430,10 @@ def result_columns(result: RunResult) -> dict[str, Any]:
                           if result.epochs else None),
         "peak_bytes": result.peak_bytes, "peak_kind": result.peak_kind,
         "warmup_s": result.warmup_s,
+        "final_test_perplexity": (language.perplexity(final.test_loss)
+                                  if final and result.task == "sequence" else None),
+        "final_test_bits_per_byte": (language.bits_per_byte(final.test_loss)
+                                     if final and result.tokens_are_bytes else None),
     }
     for sigma, (acc, loss) in result.noise.items():
         columns[f"noise_{sigma:g}_acc"], columns[f"noise_{sigma:g}_loss"] = acc, loss

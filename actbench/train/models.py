@@ -6,8 +6,9 @@ Interface: ``MODEL_OPTIONS[name]`` (the `model:` keys each model accepts and the
 against: ``INITIALISERS``, ``CHOICES`` (string options), ``RESNET_DEPTHS``, ``INPUT_DIMS``.
 
 Every activation layer is built by calling ``act(channels)`` with the size of dim 1 of the tensor it
-acts on ((N, C), (N, C, L) or (N, C, H, W)), so channel-wise activations (ACON family) work in every
-model. Input shapes are given without the batch dimension: (C, H, W) images, (C, L) sequences.
+acts on ((N, C), (N, C, L) or (N, C, H, W); gpt's see its tokens as (N * L, C)), so channel-wise
+activations (ACON family) work in every model. Input shapes are given without the batch dimension:
+(C, H, W) images, (C, L) signals, (L,) token ids (gpt, whose num_classes is the vocabulary).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 
 from ..errors import ActbenchError, UnknownNameError
 from ..zoo.modules import ZooActivation
+from . import gpt
 
 ActFactory = Callable[[int], nn.Module]  # act(channels) -> a fresh activation module
 
@@ -35,6 +37,9 @@ MODEL_OPTIONS: dict[str, dict[str, object]] = {
     # CIFAR models, the published 0.27M parameters of ResNet-20)
     "resnet": {"depth": 20, "version": "v1", "width_mult": 1.0, "shortcut": "B"},
     "cnn1d": {"depth": 3, "width": 32, "hidden": 256, "dropout": 0.0, "batchnorm": False},
+    # a small decoder-only transformer: trains in minutes on two CPU cores (gpt.py)
+    "gpt": {"depth": 2, "width": 128, "heads": 4, "mlp_ratio": 4.0, "dropout": 0.0,
+            "positions": "learned"},
 }
 
 INITIALISERS = ("default", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
@@ -43,15 +48,16 @@ INITIALISERS = ("default", "kaiming_normal", "kaiming_uniform", "xavier_normal",
 # 6n + 2 with n = 3, 5, 7, 9, 18: the CIFAR ResNets of He et al. 2016, Table 6
 RESNET_DEPTHS = (20, 32, 44, 56, 110)
 
-# dimensions of one input sample each model needs: 3 for images (C, H, W), 2 for signals (C, L);
-# mlp flattens anything
-INPUT_DIMS: dict[str, int] = {"cnn": 3, "deep_fc": 3, "resnet": 3, "cnn1d": 2}
+# dimensions of one input sample each model needs: 3 for images (C, H, W), 2 for signals (C, L),
+# 1 for token ids (L,); mlp flattens anything
+INPUT_DIMS: dict[str, int] = {"cnn": 3, "deep_fc": 3, "resnet": 3, "cnn1d": 2, "gpt": 1}
 
 # the choices of the string options
-CHOICES: dict[str, tuple[str, ...]] = {"version": ("v1", "v2"), "shortcut": ("A", "B")}
+CHOICES: dict[str, tuple[str, ...]] = {"version": ("v1", "v2"), "shortcut": ("A", "B"),
+                                       "positions": gpt.POSITIONS}
 
 # options that must be positive integers
-_POSITIVE_INTS = ("depth", "width", "hidden", "conv_layers", "stem_channels")
+_POSITIVE_INTS = ("depth", "width", "hidden", "conv_layers", "stem_channels", "heads")
 
 
 # --------------------------------------------------------------------------- public API
@@ -92,10 +98,11 @@ def initialise(model: nn.Module, scheme: str, std: float = 0.02, *,
                skip: Iterable[nn.Module] = ()) -> None:
     """Re-initialise every conv and linear weight of `model` in place and zero their biases.
 
-    ``default`` leaves PyTorch's initialisation; ``kaiming_*`` use fan_in and the ReLU gain (He et
-    al. 2015), ``xavier_*`` and ``orthogonal`` gain 1, ``normal`` N(0, std^2). Norm layers are left
-    alone, and so is everything inside activation modules (zoo activations and the modules in
-    `skip`): ACON's p1/p2/beta and meta-ACON's switching network belong to the activation under test.
+    ``default`` leaves the model's own initialisation (PyTorch's; GPT-2's for gpt); ``kaiming_*``
+    use fan_in and the ReLU gain (He et al. 2015), ``xavier_*`` and ``orthogonal`` gain 1,
+    ``normal`` N(0, std^2). Norm layers and embeddings are left alone, and so is everything inside
+    activation modules (zoo activations and the modules in `skip`): ACON's p1/p2/beta and
+    meta-ACON's switching network belong to the activation under test.
     """
     scheme = _checked_init(scheme, std)
     if scheme == "default":
@@ -139,6 +146,12 @@ def _checked_options(model: str, options: dict[str, object]) -> dict[str, object
     if model == "resnet" and settings["depth"] not in RESNET_DEPTHS:
         raise ActbenchError(f"resnet depth must be 6n+2, one of {', '.join(map(str, RESNET_DEPTHS))}; "
                             f"got {settings['depth']}")
+    if model == "gpt":
+        problem = gpt.option_problem(settings["width"], settings["heads"], settings["positions"],
+                                     settings["mlp_ratio"])
+        if problem is not None:
+            key, expected, value = problem
+            raise ActbenchError(f"gpt option {key} must be {expected}, got {value}")
     settings["init"] = _checked_init(settings["init"], settings["init_std"])
     return settings
 
@@ -159,7 +172,7 @@ def _checked_value(model: str, key: str, value: object, default: object) -> obje
         value = float(value)
         if key == "dropout" and not 0.0 <= value < 1.0:
             raise ActbenchError(f"{what} must be in [0, 1), got {value}")
-        if key == "width_mult" and value <= 0.0:
+        if key in ("width_mult", "mlp_ratio") and value <= 0.0:
             raise ActbenchError(f"{what} must be positive, got {value}")
     elif isinstance(default, str):
         choices = CHOICES[key]
@@ -411,6 +424,12 @@ def _resnet(act: ActFactory, shape: tuple[int, ...], classes: int, *, depth: int
     return ResNet(act, shape[0], classes, depth, version, width_mult, shortcut)
 
 
+def _gpt(act: ActFactory, shape: tuple[int, ...], classes: int, **options) -> nn.Module:
+    """gpt.build_gpt with the context length from the input shape and the vocabulary from classes."""
+    _require_dims("gpt", shape, "(length,) of token ids, e.g. (64,)")
+    return gpt.build_gpt(act, shape[0], classes, **options)
+
+
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "mlp": _mlp, "cnn": _cnn, "deep_fc": _deep_fc, "resnet": _resnet, "cnn1d": _cnn1d,
+    "mlp": _mlp, "cnn": _cnn, "deep_fc": _deep_fc, "resnet": _resnet, "cnn1d": _cnn1d, "gpt": _gpt,
 }

@@ -200,6 +200,7 @@ def _checked_suite(document: dict, default_name: str, check_data: bool) -> tuple
                       f"{suite_axes.MAX_RUNS} fit in one suite: split it into several"))
     else:
         found += _check_points(sections, sweep, check_data)
+        found += _gated_without_gpt(entries, sections, sweep)
     found.sort(key=lambda problem: _top_level_position(problem[0]))
     if found:
         return None, found
@@ -210,6 +211,21 @@ def _checked_suite(document: dict, default_name: str, check_data: bool) -> tuple
     return Suite(name=name, path=None, description=description, config=RunConfig.from_dict(values),
                  activations=entries, seeds=seed_values, baseline=baseline, sweep=sweep,
                  sections=sections), found
+
+
+def _gated_without_gpt(entries: list[ActivationEntry], sections: Mapping,
+                       sweep: dict[str, list]) -> list[Problem]:
+    """A gated activation ((..., 2h) -> (..., h)) halves the width the next layer expects: only
+    gpt, whose MLP widens the layer before it, has a place for one."""
+    from ..catalogue import gated
+
+    names = sweep.get("model.name") or [get_dotted(resolve_config(sections)[0], "model.name")]
+    others = [str(name) for name in names if name != "gpt"]
+    if not others:
+        return []
+    return [(f"activations[{i}]", f"{entry.name} is a gated activation ((..., 2h) -> (..., h)); only "
+                                  f"model gpt has a place for one, got model {others[0]}")
+            for i, entry in enumerate(entries) if gated(entry.name)]
 
 
 def _repeated_points(sweep: Mapping[str, list]) -> list[Problem]:

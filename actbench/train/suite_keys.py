@@ -43,6 +43,8 @@ OPTION_CHECKS: dict[str, Check] = {
     **{name: choice(lambda choices=choices: choices, f"model {name}")
        for name, choices in models.CHOICES.items()},
     "width_mult": number(0, low_open=True),
+    "heads": integer(1),
+    "mlp_ratio": number(0, low_open=True),
     "train_subset": optional(integer(1)),
     "num_samples": integer(10, MAX_SAMPLES),
     "shape": list_of(integer(1), min_length=1, max_length=3,

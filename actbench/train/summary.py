@@ -1,10 +1,12 @@
 """Per activation (and sweep point): how many seeds finished, and mean ± std of the outcome.
 
-Each number says what it is: accuracies are final test accuracies of the runs that finished ok;
-epoch time is the steady-state mean (the warm-up is measured apart, in `warmup_s`); peak memory
-is shown only where the runs measured it the same way and in processes of their own, since a
-CUDA allocator peak, a process's resident set and a resident set shared by runs one after another
-in one process are three different quantities.
+Each number says what it is: accuracies are final test accuracies of the runs that finished ok
+(token accuracies over the scored positions for sequence data, whose runs also have their test
+loss, perplexity and, for byte-level text, bits per byte averaged); epoch time is the steady-state
+mean (the warm-up is measured apart, in `warmup_s`); peak memory is shown only where the runs
+measured it the same way and in processes of their own, since a CUDA allocator peak, a process's
+resident set and a resident set shared by runs one after another in one process are three
+different quantities.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ class ActivationSummary:
     diff_to_baseline: float | None = None  # mean accuracy minus the baseline's, same point
     accuracies: tuple[float, ...] = ()
     peak_kinds: tuple[str, ...] = ()  # the distinct peak_kind values of its ok runs
+    mean_loss: float = math.nan  # final test loss (nats per scored position for sequence data)
+    mean_perplexity: float = math.nan  # runs on sequence data only
+    mean_bits_per_byte: float = math.nan  # runs on byte-level text only
+
+    @property
+    def language(self) -> bool:
+        """Runs on sequence data: their perplexity was recorded (a report's runs file tells)."""
+        return not math.isnan(self.mean_perplexity)
 
 
 def _float(value: object) -> float:
@@ -47,6 +57,14 @@ def _float(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return math.nan
+
+
+def _mean(rows: list[Mapping[str, str]], column: str) -> float:
+    """The mean of a column over the rows that hold a value (NaN where none does: a column an
+    older report lacks, or one left empty for this kind of run)."""
+    values = np.array([_float(r.get(column)) for r in rows])
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else math.nan
 
 
 def _summary(activation: str, point: tuple, members: list[Mapping[str, str]]) -> ActivationSummary:
@@ -63,7 +81,9 @@ def _summary(activation: str, point: tuple, members: list[Mapping[str, str]]) ->
         sum(r.get("status") == "failed" for r in members),
         sum(r.get("status") == "diverged" for r in members),
         accuracies=tuple(float(a) for a in acc),
-        peak_kinds=tuple(sorted({str(r.get("peak_kind") or "") for r in ok} - {""})))
+        peak_kinds=tuple(sorted({str(r.get("peak_kind") or "") for r in ok} - {""})),
+        mean_loss=_mean(ok, "final_test_loss"), mean_perplexity=_mean(ok, "final_test_perplexity"),
+        mean_bits_per_byte=_mean(ok, "final_test_bits_per_byte"))
 
 
 def summarise(rows: Iterable[Mapping[str, str]], sweep_keys: list[str],

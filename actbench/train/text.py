@@ -69,8 +69,10 @@ def check_file(options: Mapping[str, object]) -> None:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise ActbenchError(f"data.path {path} does not exist; text reads any file of bytes, e.g. "
-                            f"{SOURCES}") from None
+        where = "" if path.is_absolute() else f" (relative to the current directory, {Path.cwd()})"
+        raise ActbenchError(f"data.path {path} does not exist{where}; put the file there or point "
+                            f"data.path at it (--set data.path=FILE); text reads any file of "
+                            f"bytes, e.g. {SOURCES}") from None
     except OSError as error:
         raise ActbenchError(f"data.path: cannot read {path}: {error.strerror or error}") from error
     if not path.is_file():

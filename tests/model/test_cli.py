@@ -77,7 +77,7 @@ def test_a_missing_extra_is_one_line_with_the_install_command(run_cli, tmp_path,
 
 
 @pytest.mark.parametrize("args, message", [
-    (["transformer"], "unknown model 'transformer'; known: cnn, cnn1d, deep_fc, mlp"),
+    (["transformer"], "unknown model 'transformer'; known: cnn, cnn1d, deep_fc, gpt, mlp"),
     (["tests.model.nets:token_mlp"], "needs --input-shape"),
     (["tests.model.nets:token_mlp", "--input-shape", "5,0"], "--input-shape '5,0' is not a shape"),
     (["tests.model.nets:__dict__", "--input-shape", "5"], "dunder"),

@@ -290,7 +290,7 @@ def test_bad_mad_options_are_one_line_naming_the_key(name, options, message):
 
 def suite_problems(data_section: dict) -> list[str]:
     with pytest.raises(SuiteError) as caught:
-        suite_from_dict({"activations": ["relu"], "data": data_section})
+        suite_from_dict({"activations": ["relu"], "model": {"name": "gpt"}, "data": data_section})
     return caught.value.problems
 
 
@@ -313,7 +313,7 @@ def test_suite_accepts_mad_and_text_data(tmp_path):
     corpus.write_bytes(b"x" * 1000)
     for section in ({"name": "mad_fuzzy_recall", "seq_len": 64},
                     {"name": "text", "path": str(corpus), "seq_len": 32, "root": str(tmp_path)}):
-        suite = suite_from_dict({"activations": ["relu"], "data": section})
+        suite = suite_from_dict({"activations": ["relu"], "model": {"name": "gpt"}, "data": section})
         assert suite.config.data.name == section["name"]
 
 
@@ -479,13 +479,13 @@ def test_bad_text_options(tmp_path, options, message):
 def test_suite_reports_a_missing_or_small_text_file_before_running(tmp_path):
     suite = tmp_path / "lm.yaml"
     missing = tmp_path / "absent.txt"
-    suite.write_text(f"activations: [relu]\ndata: {{name: text, path: '{missing}'}}\n")
+    suite.write_text(f"activations: [relu]\nmodel: {{name: gpt}}\ndata: {{name: text, path: '{missing}'}}\n")
     with pytest.raises(SuiteError) as caught:
         load_suite(suite)
     (problem,) = caught.value.problems
     assert problem.startswith(f"lm.yaml: data: data.path {missing} does not exist")
     small = write_file(tmp_path, b"tiny")
-    suite.write_text(f"activations: [relu]\ndata: {{name: text, path: '{small}', seq_len: 8}}\n")
+    suite.write_text(f"activations: [relu]\nmodel: {{name: gpt}}\ndata: {{name: text, path: '{small}', seq_len: 8}}\n")
     with pytest.raises(SuiteError, match="has 4 bytes, too few for one window of seq_len 8"):
         load_suite(suite)
 
