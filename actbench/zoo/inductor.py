@@ -68,19 +68,23 @@ def compile_pointwise(fn: Callable[..., object], examples: list[Tensor]) -> Call
     Calling inductor on the traced graph directly, without TorchDynamo in front of it, saves the
     frame evaluation and guard checks torch.compile pays on every call (20-130 us on a 2-core CPU
     at 2^10 to 2^20 elements, docs/performance.md). What those guards would check (dtype, device,
-    layout) is the caller's cache key instead (`fast.PointwiseKernel`). On the CPU the graph also
-    skips AOTAutograd's runtime wrappers, which have nothing to do for a graph without autograd
-    and cost 5 us a call (7.4 against 2.5 us at 2^10 elements), as much as the kernel itself at
-    2^14; where that route fails, the public one is used.
+    layout) is the caller's cache key instead (`fast.PointwiseKernel`). AOTAutograd's runtime
+    wrappers stay (5 us a call): inductor's inner compiler called on the graph without them
+    skipped its FX graph cache, so every process compiled every kernel again (3-4 s each).
     """
     check_version(torch.__version__)
     try:
+        from torch._inductor import compile as inductor_compile
         from torch._inductor import config as inductor_config
         from torch.fx.experimental.proxy_tensor import make_fx
     except ImportError as error:
         raise InductorUnavailable(f"torch {torch.__version__} lacks an API the fast kernels use "
                                   f"({error})") from error
     options = {key: value for key, value in FUSE_ALL.items() if hasattr(inductor_config, key)}
+    if examples and examples[0].device.type == "cpu" and hasattr(inductor_config.cpp, "threads"):
+        # in the options, so in inductor's cache key: a kernel compiled for one count (or, before
+        # fast.HINT_NUMEL, on small tracing sizes) without a parallel loop is never reused for another
+        options["cpp.threads"] = torch.get_num_threads()
     single: list[bool] = []
 
     def as_tuple(*tensors):
@@ -88,38 +92,8 @@ def compile_pointwise(fn: Callable[..., object], examples: list[Tensor]) -> Call
         single.append(not isinstance(out, (tuple, list)))
         return (out,) if single[-1] else tuple(out)
 
-    if all(t.device.type == "cpu" for t in examples):
-        try:
-            with inductor_config.patch(options):
-                return _compiled_without_wrappers(as_tuple, examples, single)
-        except Exception:  # noqa: BLE001 - a private route that may not fit this torch: the public one
-            single.clear()
-    try:
-        from torch._inductor import compile as inductor_compile
-    except ImportError as error:
-        raise InductorUnavailable(f"torch {torch.__version__} lacks an API the fast kernels use "
-                                  f"({error})") from error
     graph = make_fx(as_tuple, tracing_mode="symbolic")(*examples)
     inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
     compiled = inductor_compile(graph, inputs, options=options)
     return CompiledKernel(lambda tensors: compiled(*tensors), single[0],
                           getattr(compiled, "source_code", None))
-
-
-def _compiled_without_wrappers(as_tuple: Callable[..., tuple], examples: list[Tensor],
-                               single: list[bool]) -> CompiledKernel:
-    """Inductor's inner compiler on an aten graph (decomposed as inductor's own front end would),
-    called through the generated module's `call(list)`."""
-    from torch._guards import TracingContext, detect_fake_mode, tracing
-    from torch._inductor.compile_fx import compile_fx_inner
-    from torch._inductor.decomposition import select_decomp_table
-    from torch._inductor.virtualized import V
-    from torch.fx.experimental.proxy_tensor import make_fx
-
-    graph = make_fx(as_tuple, tracing_mode="symbolic",
-                    decomposition_table=select_decomp_table())(*examples)
-    inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
-    fake_mode = detect_fake_mode(inputs)
-    with V.set_fake_mode(fake_mode), tracing(TracingContext(fake_mode)):
-        compiled = compile_fx_inner(graph, inputs)
-    return CompiledKernel(compiled.current_callable, single[0], getattr(compiled, "source_code", None))
