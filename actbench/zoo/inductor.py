@@ -46,22 +46,6 @@ def check_version(text: str) -> None:
                                   f"fast kernels are known to work with ({known})")
 
 
-class CompiledKernel:
-    """A compiled pointwise graph, called with the formula's tensors, returning what it returns.
-
-    `source` is the code inductor generated (on CPU, C++ whose loops carry their OpenMP pragmas),
-    for checking how a kernel was built."""
-
-    __slots__ = ("_call", "_single", "source")
-
-    def __init__(self, call: Callable[[list], object], single: bool, source: str | None):
-        self._call, self._single, self.source = call, single, source
-
-    def __call__(self, *tensors: Tensor) -> object:
-        out = self._call(list(tensors))
-        return out[0] if self._single else tuple(out)
-
-
 def compile_pointwise(fn: Callable[..., object], examples: list[Tensor]) -> Callable[..., object]:
     """fn traced with symbolic sizes and compiled by inductor: one kernel for every size.
 
@@ -85,15 +69,6 @@ def compile_pointwise(fn: Callable[..., object], examples: list[Tensor]) -> Call
         # in the options, so in inductor's cache key: a kernel compiled for one count (or, before
         # fast.HINT_NUMEL, on small tracing sizes) without a parallel loop is never reused for another
         options["cpp.threads"] = torch.get_num_threads()
-    single: list[bool] = []
-
-    def as_tuple(*tensors):
-        out = fn(*tensors)
-        single.append(not isinstance(out, (tuple, list)))
-        return (out,) if single[-1] else tuple(out)
-
-    graph = make_fx(as_tuple, tracing_mode="symbolic")(*examples)
+    graph = make_fx(fn, tracing_mode="symbolic")(*examples)
     inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
-    compiled = inductor_compile(graph, inputs, options=options)
-    return CompiledKernel(lambda tensors: compiled(*tensors), single[0],
-                          getattr(compiled, "source_code", None))
+    return inductor_compile(graph, inputs, options=options)  # its `source_code`: the generated code

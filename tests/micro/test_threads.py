@@ -167,7 +167,7 @@ def _fast_kernels_after_use(threads: int, names=SHAPES_OF_KERNELS):
             module = spec.build("fast", channels=64) if spec.trainable else spec.build("fast")
             module(x).sum().backward()
         return [(k, key, compiled) for k in fast.kernels() for key, compiled in k._compiled.items()
-                if key[1] == threads and getattr(compiled, "source", None) is not None]
+                if key[1] == threads and getattr(compiled, "source_code", None) is not None]
     finally:
         torch.set_num_threads(before)
 
@@ -176,10 +176,10 @@ def test_every_fast_kernel_for_two_threads_has_its_parallel_loop():
     compiled = _fast_kernels_after_use(2)
     labels = {k.label for k, _, _ in compiled}
     assert {"mish forward", "mish backward", "swish backward", "acon forward"} <= labels
-    serial = [k.label for k, _, c in compiled if "#pragma omp parallel" not in c.source]
+    serial = [k.label for k, _, c in compiled if "#pragma omp parallel" not in c.source_code]
     assert not serial, f"compiled without a parallel loop: {serial}"
     one = _fast_kernels_after_use(1, ("mish",))  # one thread: inductor writes no parallel region
-    assert one and all("#pragma omp parallel" not in c.source for _, _, c in one)
+    assert one and all("#pragma omp parallel" not in c.source_code for _, _, c in one)
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
@@ -223,4 +223,4 @@ def test_a_kernel_first_called_on_a_tiny_input_still_has_its_parallel_loop():
         (compiled,) = gate._compiled.values()
     finally:
         torch.set_num_threads(before)
-    assert compiled.source is not None and "#pragma omp parallel" in compiled.source
+    assert "#pragma omp parallel" in compiled.source_code
