@@ -21,7 +21,7 @@ from functools import partial
 import torch
 from torch.autograd.function import once_differentiable
 
-from .fast import PointwiseKernel, kernel
+from .fast import PointwiseKernel, _check_floating, kernel
 from .functional import GELU_TANH_CLAMP, GELU_TANH_COEF, INV_SQRT_2PI, SQRT_2_OVER_PI, SQRT_HALF, _opmath
 
 Tensor = torch.Tensor
@@ -105,8 +105,7 @@ def fused_gated(name: str, gate: Gate) -> tuple[staticmethod, staticmethod]:
         for first in (False, True)}
 
     def forward(ctx, x, gate_first):
-        if not x.is_floating_point():
-            raise TypeError(f"{name} (fast) expects a floating-point tensor, got {x.dtype}")
+        _check_floating(x, name)
         ctx.save_for_backward(x)
         ctx.gate_first = gate_first
         out_shape = (*x.shape[:-1], x.shape[-1] // 2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from .fast import compiled_kernels, kernel
+from .fast import _canonical, _check_floating, compiled_kernels, kernel
 from .functional import _opmath
 
 Tensor = torch.Tensor
@@ -58,28 +58,6 @@ _STAR_RELU_FORWARD = kernel(star_relu_forward, "star_relu forward")
 _STAR_RELU_BACKWARD = kernel(star_relu_backward, "star_relu backward")
 
 
-class _Flat:
-    """x as a 1-D view in memory order (a channels-last x needs no copy), and the way back; a
-    non-dense x (a slice) is copied once."""
-
-    def __init__(self, x: Tensor):
-        order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
-        if not x.permute(order).is_contiguous():
-            x, order = x.contiguous(), list(range(x.dim()))
-        self.order = order
-        self.inverse = sorted(range(x.dim()), key=order.__getitem__)
-        self.shape = x.permute(order).shape
-        self.x = x.permute(order).reshape(-1)
-
-    def like_x(self, t: Tensor) -> Tensor:
-        """A tensor of x's shape (the upstream gradient) as a 1-D view in x's memory order."""
-        t = t.permute(self.order)
-        return (t if t.is_contiguous() else t.contiguous()).view(-1)
-
-    def restore(self, y: Tensor) -> Tensor:
-        return y.view(self.shape).permute(self.inverse)
-
-
 class _StarReluFast(torch.autograd.Function):
     """s relu(x)^2 + b with scalar s and b: compiled kernels, saves x, s and b."""
 
@@ -88,8 +66,8 @@ class _StarReluFast(torch.autograd.Function):
         ctx.save_for_backward(x, scale, bias)
         if x.numel() == 0:
             return star_relu_forward(x, scale, bias)
-        flat = _Flat(x)
-        return flat.restore(_STAR_RELU_FORWARD(flat.x, scale, bias))
+        canonical = _canonical(x, (scale, bias))  # the scalars broadcast: x as one flat view
+        return canonical.restore(_STAR_RELU_FORWARD(canonical.x, *canonical.params))
 
     @staticmethod
     @once_differentiable
@@ -97,14 +75,14 @@ class _StarReluFast(torch.autograd.Function):
         x, scale, bias = ctx.saved_tensors
         if x.numel() == 0:
             return torch.zeros_like(x), torch.zeros_like(scale), torch.zeros_like(bias)
-        flat = _Flat(x)
-        grad_x, grad_scale, grad_bias = _STAR_RELU_BACKWARD(flat.x, flat.like_x(grad), scale, bias)
+        canonical = _canonical(x, (scale, bias))
+        grad_x, grad_scale, grad_bias = _STAR_RELU_BACKWARD(canonical.x, canonical.like_x(grad),
+                                                            *canonical.params)
         _, need_scale, need_bias = ctx.needs_input_grad
-        return (flat.restore(grad_x), grad_scale.view(scale.shape) if need_scale else None,
+        return (canonical.restore(grad_x), grad_scale.view(scale.shape) if need_scale else None,
                 grad_bias.view(bias.shape) if need_bias else None)
 
 
 def star_relu_fast(x: Tensor, scale: Tensor, bias: Tensor) -> Tensor:
-    if not x.is_floating_point():
-        raise TypeError(f"star_relu (fast) expects a floating-point tensor, got {x.dtype}")
+    _check_floating(x, "star_relu")
     return _StarReluFast.apply(x, scale, bias)
