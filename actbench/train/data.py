@@ -63,6 +63,7 @@ import torch
 from ..errors import ActbenchError, UnknownNameError
 from . import sequences
 from . import text as text_data
+from .npz_cache import write_npz
 
 # data-set name -> accepted `data:` options (besides name/root/download) and their defaults
 DATASET_OPTIONS: dict[str, dict[str, object]] = {
@@ -768,7 +769,7 @@ def _load_mnist1d(cache_dir: Path, seed: int, num_samples: int) -> DataSplits:
             arrays = None  # damaged cache: generate again and overwrite it
     if arrays is None:
         arrays = _generate_mnist1d(num_samples, seed)
-        _write_cache(cache, arrays)
+        write_npz(cache, arrays)
     if len(arrays["y"]) == 0 or len(arrays["y_test"]) == 0:
         raise ActbenchError(f"data.num_samples {num_samples} is too small for mnist1d's train/test split")
 
@@ -784,19 +785,6 @@ def _load_mnist1d(cache_dir: Path, seed: int, num_samples: int) -> DataSplits:
                       test_y=torch.from_numpy(arrays["y_test"].astype(np.int64)),
                       num_classes=10, input_shape=(1, train.shape[1]), name="mnist1d",
                       augment_kind=None)
-
-
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically (parallel runs may share the cache); a read-only cache folder just means no cache."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- token sequences

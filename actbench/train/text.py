@@ -10,10 +10,8 @@ and it is read without unpickling anything (allow_pickle=False).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
 import zipfile
 import zlib
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import ActbenchError
+from .npz_cache import write_npz
 from .sequences import MAX_SEQ_LEN
 
 VOCAB_SIZE = 256
@@ -139,7 +138,7 @@ def read_tokens(path: Path, cache_dir: Path) -> np.ndarray:
     except OSError as error:
         raise ActbenchError(f"data.path: cannot read {path}: {error.strerror or error}") from error
     if len(tokens) == info.st_size:  # not changing while it was read
-        _write_cache(cache, tokens, stamp)
+        write_npz(cache, {"tokens": tokens, "source": stamp, "digest": _digest(tokens)})
     return tokens
 
 
@@ -159,16 +158,3 @@ def _read_cache(cache: Path, stamp: np.ndarray) -> np.ndarray | None:
             or digest.dtype != np.uint8 or not np.array_equal(digest, _digest(tokens))):
         return None
     return tokens
-
-
-def _write_cache(cache: Path, tokens: np.ndarray, stamp: np.ndarray) -> None:
-    """Write atomically (parallel runs may share the cache); a read-only folder just means no cache."""
-    temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as out:
-            np.savez(out, tokens=tokens, source=stamp, digest=_digest(tokens))
-        os.replace(temporary, cache)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
