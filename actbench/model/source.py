@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ..errors import ActbenchError, ActbenchWarning, UnknownNameError
+from ..train.models import GATED_MODELS, INPUT_DIMS, SEQUENCE_MODELS
 
 # actbench's own models as `actbench model` names them: (train model, options, sample shape, classes)
 OWN_MODELS: dict[str, tuple[str, dict[str, object], tuple[int, ...], int]] = {
@@ -31,10 +32,6 @@ OWN_MODELS: dict[str, tuple[str, dict[str, object], tuple[int, ...], int]] = {
     "gpt": ("gpt", {}, (256,), 256),
 }
 
-# own models whose input is token ids (int64, drawn from the vocabulary = the classes), not floats
-TOKEN_MODELS = frozenset({"gpt"})
-# own models built for gated activations ((..., 2h) -> (..., h)): the MLP widens its first layer
-GATED_MODELS = frozenset({"gpt"})
 
 EXTRAS = {"timm": "pip install 'actbench[timm]'", "torchvision": "pip install 'actbench[torchvision]'"}
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -101,17 +98,15 @@ def model_source(text: str, input_shape: tuple[int, ...] | None = None) -> Model
     if input_shape is not None:
         _check_own_shape(key, model_name, input_shape)
     return ModelSource(key, "actbench", key, input_shape or shape, classes,  # MLP and mlp: one key
-                       vocab=classes if model_name in TOKEN_MODELS else None)
+                       vocab=classes if model_name in SEQUENCE_MODELS else None)  # token ids in
 
 
 def _check_own_shape(key: str, model_name: str, shape: tuple[int, ...]) -> None:
     """--input-shape of the wrong rank for an own model: refused now, not as a row per
     configuration when each model is built."""
-    from ..train.models import INPUT_DIMS
-
     dims = INPUT_DIMS.get(model_name)  # mlp flattens any shape
     if dims is not None and len(shape) != dims:
-        layout = "token ids, the context length" if model_name in TOKEN_MODELS else \
+        layout = "token ids, the context length" if model_name in SEQUENCE_MODELS else \
             f"such as {','.join(map(str, OWN_MODELS[key][2]))}"
         raise ActbenchError(f"--input-shape {','.join(map(str, shape))} does not fit {key}: it "
                             f"takes samples of {dims} dimension(s) ({layout})")

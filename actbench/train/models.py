@@ -51,6 +51,10 @@ RESNET_DEPTHS = (20, 32, 44, 56, 110)
 # dimensions of one input sample each model needs: 3 for images (C, H, W), 2 for signals (C, L),
 # 1 for token ids (L,); mlp flattens anything
 INPUT_DIMS: dict[str, int] = {"cnn": 3, "deep_fc": 3, "resnet": 3, "cnn1d": 2, "gpt": 1}
+# the models that take token ids and give a prediction per position (a sample is (L,))
+SEQUENCE_MODELS = tuple(name for name, dims in INPUT_DIMS.items() if dims == 1)
+# the models built for gated activations ((..., 2h) -> (..., h)): their MLP widens the layer before
+GATED_MODELS = ("gpt",)
 
 # the choices of the string options
 CHOICES: dict[str, tuple[str, ...]] = {"version": ("v1", "v2"), "shortcut": ("A", "B"),

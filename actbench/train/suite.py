@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .. import devices
 from ..errors import ActbenchError
-from . import data, suite_axes
+from . import data, models, suite_axes
 from .config import ActivationEntry, Options, RunConfig, RunSpec, config_hash
 from .suite_axes import get_dotted, with_point
 from .suite_file import (activation_list, apply_override, find_suite, parse_override, read_yaml,
@@ -200,7 +200,7 @@ def _checked_suite(document: dict, default_name: str, check_data: bool) -> tuple
                       f"{suite_axes.MAX_RUNS} fit in one suite: split it into several"))
     else:
         found += _check_points(sections, sweep, check_data)
-        found += _gated_without_gpt(entries, sections, sweep)
+        found += _gated_without_a_place(entries, sections, sweep)
     found.sort(key=lambda problem: _top_level_position(problem[0]))
     if found:
         return None, found
@@ -213,18 +213,20 @@ def _checked_suite(document: dict, default_name: str, check_data: bool) -> tuple
                  sections=sections), found
 
 
-def _gated_without_gpt(entries: list[ActivationEntry], sections: Mapping,
-                       sweep: dict[str, list]) -> list[Problem]:
-    """A gated activation ((..., 2h) -> (..., h)) halves the width the next layer expects: only
-    gpt, whose MLP widens the layer before it, has a place for one."""
+def _gated_without_a_place(entries: list[ActivationEntry], sections: Mapping,
+                           sweep: dict[str, list]) -> list[Problem]:
+    """A gated activation ((..., 2h) -> (..., h)) halves the width the next layer expects: only a
+    model built for one (models.GATED_MODELS: gpt, whose MLP widens the layer before it) has a
+    place for it."""
     from ..catalogue import gated
 
     names = sweep.get("model.name") or [get_dotted(resolve_config(sections)[0], "model.name")]
-    others = [str(name) for name in names if name != "gpt"]
+    others = [str(name) for name in names if name not in models.GATED_MODELS]
     if not others:
         return []
+    built = " or ".join(models.GATED_MODELS)
     return [(f"activations[{i}]", f"{entry.name} is a gated activation ((..., 2h) -> (..., h)); only "
-                                  f"model gpt has a place for one, got model {others[0]}")
+                                  f"model {built} has a place for one, got model {others[0]}")
             for i, entry in enumerate(entries) if gated(entry.name)]
 
 

@@ -1,9 +1,9 @@
 """Checks that involve two or more keys of a resolved sweep point (each key already passed its own).
 
-The facts they check against belong to their owners: `models` (RESNET_DEPTHS, INPUT_DIMS), `gpt`
-(option_problem), `data` (input_shape, AUGMENTATIONS, SEQUENCE_DATASETS) and `language` (why
-mixup and input noise mean nothing for token ids). Each rule names the keys it reads; it runs only
-when none of them has a problem of its own, so one mistake is reported once.
+The facts they check against belong to their owners: `models` (RESNET_DEPTHS, INPUT_DIMS,
+SEQUENCE_MODELS), `gpt` (option_problem), `data` (input_shape, AUGMENTATIONS, SEQUENCE_DATASETS)
+and `language` (why mixup and input noise mean nothing for token ids). Each rule names the keys it
+reads; it runs only when none of them has a problem of its own, so one mistake is reported once.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from . import data, gpt, language, models
 from .validation import Problem, is_int, show
 
 Config = Mapping[str, Mapping[str, object]]
-
-# the models that take token ids and give a prediction per position (models.INPUT_DIMS: (L,))
-SEQUENCE_MODELS = tuple(name for name, dims in models.INPUT_DIMS.items() if dims == 1)
 
 
 def _resnet_depth(config: Config) -> Problem | None:
@@ -74,9 +71,9 @@ def _task_fit(config: Config) -> Problem | None:
     """Sequence data (token ids, a target per position) need a sequence model, and a sequence
     model needs sequence data: the key to change is the model's, or the data's for gpt."""
     name, model = config["data"]["name"], config["model"]["name"]
-    sequence_data, sequence_model = name in data.SEQUENCE_DATASETS, model in SEQUENCE_MODELS
+    sequence_data, sequence_model = name in data.SEQUENCE_DATASETS, model in models.SEQUENCE_MODELS
     if sequence_data and not sequence_model:
-        return ("model.name", f"expected {' or '.join(SEQUENCE_MODELS)} for sequence data set "
+        return ("model.name", f"expected {' or '.join(models.SEQUENCE_MODELS)} for sequence data set "
                               f"{name} (token ids, a target per position), got {model}")
     if sequence_model and not sequence_data:
         return ("data.name", f"expected a sequence data set for model {model} (one of "
