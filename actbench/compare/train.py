@@ -27,6 +27,7 @@ import pandas as pd
 
 from .. import stats
 from ..errors import ActbenchError
+from ..records.schema import TRAIN_RUN_LANGUAGE
 from .load import NOISE_COLUMN, sweep_columns
 from .metrics import higher_is_better, is_accuracy, numeric_columns
 
@@ -422,13 +423,10 @@ def _notes(frame: pd.DataFrame, table: pd.DataFrame, *, metric: str, baseline: s
     return notes + _language_hint(frame, metric)
 
 
-LANGUAGE_METRICS = ("final_test_perplexity", "final_test_bits_per_byte")
-
-
 def _language_hint(frame: pd.DataFrame, metric: str) -> list[str]:
     """Where runs on sequence data are compared by accuracy, how to compare them by what language
     models are judged by (a column that has values here)."""
-    present = [c for c in reversed(LANGUAGE_METRICS) if c in frame.columns
+    present = [c for c in reversed(TRAIN_RUN_LANGUAGE) if c in frame.columns
                and np.isfinite(pd.to_numeric(frame[c], errors="coerce")).any()]
     if not is_accuracy(metric) or not present:
         return []

@@ -144,7 +144,8 @@ def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str |
     device, dtype, numel, pass_ = key
     shapes = sorted({str(row["shape"]) for row in rows})
     size = shapes[0] if len(shapes) == 1 else f"{numel} elements"
-    width = " · input size (gated: 2h in, h out)" if any(gated(str(r["activation"])) for r in rows) else ""
+    has_gated = any(gated(str(row["activation"])) for row in rows)
+    width = " · input size (gated: 2h in, h out)" if has_gated else ""
     table = Table(title=f"{pass_} · {size}{width} · {dtype} · {device}", title_justify="left",
                   caption_justify="left")
     show_shape = len(shapes) > 1
@@ -161,7 +162,7 @@ def micro_table(key: tuple[str, str, str, str], rows: list[Row], baseline: str |
     notes = []
     if best is None and sum(cell_number(r, "median_s") is not None for r in rows) > 1:
         notes.append(NO_SIGNIFICANT_BEST)
-    if any(gated(str(row["activation"])) for row in rows):
+    if has_gated:
         notes.append(GATED_NOTE)
     table.caption = "\n".join(notes) or None
     for position, row in enumerate(rows):
