@@ -334,7 +334,9 @@ def _run_elementwise(kernel: PointwiseKernel, x: Tensor, *more: Tensor) -> Tenso
     if x.numel() == 0:
         return kernel.fn(x, *more)
     if x.is_contiguous() and all(t.is_contiguous() for t in more):  # the common case, quickly
-        return kernel(x.view(-1), *(t.view(-1) for t in more)).view(x.shape)
+        if x.dim() == 1:  # each view costs about 1 us, 5 % of a 2^20 call on two threads
+            return kernel(x, *more)
+        return kernel(x.view(-1), *(t.view(-1) for t in more)).view_as(x)
     canonical = _canonical(x)
     return canonical.restore(kernel(canonical.x, *(canonical.like_x(t) for t in more)))
 
