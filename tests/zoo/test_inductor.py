@@ -114,3 +114,63 @@ def test_only_the_inductor_module_uses_private_torch_apis():
                 offenders[str(path.relative_to(PACKAGE))] = uses
     assert offenders == {}
     assert _private_torch_uses(ast.parse(PRIVATE_HOME.read_text(encoding="utf-8")))
+
+
+def _compiled(label: str, tensors: tuple) -> object:
+    found = next(k for k in fast.kernels() if k.label == label)
+    return found._compiled[found.cache_key(tensors)]
+
+
+def test_the_kernels_call_inductors_generated_code_and_agree_with_its_wrappers():
+    x = torch.linspace(-30, 30, 4097)
+    y = fast.mish_fast(x)
+    direct = _compiled("mish forward", (x,))
+    assert isinstance(direct, inductor.DirectKernel)  # found under this torch's wrappers
+    assert "#include" in direct.source_code
+    expected = direct.wrapped(x)
+    assert torch.equal(y, expected) and torch.equal(direct(x), expected)
+    assert direct(x).untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+
+
+def test_a_kernel_with_several_outputs_and_absent_gradients_keeps_its_structure():
+    x, grad = torch.randn(3, 4, 5), torch.randn(3, 4, 5)
+    p1, p2, beta = (torch.randn(1, 4, 1) for _ in range(3))
+    backward = fast._acon_backward_kernel(True, False, True)  # no gradient for p2
+    flat = fast._canonical(x, (p1, p2, beta))
+    tensors = (flat.x, flat.like_x(grad), *flat.params)
+    got = backward(*tensors)
+    direct = backward._compiled[backward.cache_key(tensors)]
+    assert isinstance(direct, inductor.DirectKernel)
+    expected = direct.wrapped(*tensors)
+    assert isinstance(got, tuple) and len(got) == len(expected) == 4  # as acon_backward returns
+    assert got[2] is None and expected[2] is None
+    for mine, theirs in zip(got, expected):
+        assert mine is None or torch.equal(mine, theirs)
+
+
+def test_under_torch_compile_the_wrapped_callable_runs(monkeypatch):
+    x = torch.linspace(-5, 5, 64, requires_grad=True)
+    fast.mish_fast(x.detach())
+    direct = _compiled("mish forward", (x.detach(),))
+
+    class Unreachable:
+        def current_callable(self, args):
+            raise AssertionError("the generated code was called under TorchDynamo")
+
+    monkeypatch.setattr(direct, "graph", Unreachable())
+    compiled = torch.compile(lambda t: fast.mish_fast(t) * 2.0, backend="eager")
+    with pytest.raises(AssertionError, match="under TorchDynamo"):
+        fast.mish_fast(x.detach())  # outside torch.compile the generated code is called
+    y = compiled(x)
+    (dy,) = torch.autograd.grad(y.sum(), x)
+    xr = x.detach().requires_grad_(True)
+    (expected,) = torch.autograd.grad((F.mish(xr) * 2.0).sum(), xr)
+    torch.testing.assert_close(y, F.mish(x.detach()) * 2.0)
+    torch.testing.assert_close(dy, expected)
+
+
+def test_a_callable_without_inductors_compiled_graph_is_returned_as_it_is():
+    def plain(t):
+        return t * 2
+
+    assert inductor._direct(plain, None) is plain
