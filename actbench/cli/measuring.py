@@ -20,13 +20,14 @@ def measure(run: Any, execute: Callable[[OnProgress], None], err_console, quiet:
 
     if already_measured and not quiet:
         err_console.print(f"resuming {run.out}: {already_measured} configuration(s) already "
-                          "measured")
+                          "measured", highlight=False, markup=False, soft_wrap=True)
     try:
         with ProgressRenderer(err_console, quiet) as on_progress:
             execute(on_progress)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (cli.Terminated)
         err_console.print(f"interrupted: {len(run.rows)} finished configuration(s) are in {run.out}; "
-                          "run the same command with --out pointing at it to resume")
+                          "run the same command with --out pointing at it to resume", highlight=False,
+                          markup=False, soft_wrap=True)
         raise typer.Exit(interrupted_exit(stop)) from None
 
 
@@ -46,5 +47,5 @@ def exit_if_nothing_measured(err_console, rows, out) -> None:
     if rows and not any(row.get("status") in ("ok", "noisy") for row in rows):
         counts = ", ".join(f"{status} x{n}" for status, n in Counter(r.get("status") for r in rows).items())
         err_console.print(f"no configuration was measured ({counts}); see the status and message "
-                          f"columns of {out}", highlight=False, markup=False)
+                          f"columns of {out}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)

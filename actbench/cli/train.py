@@ -72,7 +72,7 @@ def train(
         return
     if suite_run.done_hashes and not quiet:
         err.print(f"resuming {suite_run.out}: {len(suite_run.runs) - len(suite_run.pending)} of "
-                  f"{len(suite_run.runs)} runs already done")
+                  f"{len(suite_run.runs)} runs already done", highlight=False, markup=False, soft_wrap=True)
     try:
         with ProgressRenderer(err, quiet, transient=False) as on_progress:  # bars stay, as a log
             execute(suite_run, on_progress, execution)
@@ -82,7 +82,7 @@ def train(
                                                 gpus_per_run))
         what = f"error: {stop};" if isinstance(stop, ReportWriteError) else "interrupted:"
         err.print(f"{what} {_where_finished_runs_are(suite_run.out)}; resume with: {again}",
-                  highlight=False, markup=False)
+                  highlight=False, markup=False, soft_wrap=True)  # one line, however long the path
         code = EXIT_FAILED if isinstance(stop, ReportWriteError) else interrupted_exit(stop)
         raise typer.Exit(code) from None
     if quiet:
@@ -151,5 +151,6 @@ def _exit_if_not_ok(err, suite_run) -> None:
     bad = [row for row in run_rows(suite_run) if row.get("status") != "ok"]
     if bad:
         err.print(f"{len(bad)} run(s) of this suite did not finish ok (failed or diverged); see "
-                  f"the status and message columns of {suite_run.out}", highlight=False)
+                  f"the status and message columns of {suite_run.out}", highlight=False, markup=False,
+                  soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)

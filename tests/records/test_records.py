@@ -145,13 +145,17 @@ def test_a_full_disk_stops_train_with_the_resume_command_and_no_traceback(tmp_pa
     from tests.cli.test_train_cli import write_suite
 
     _disk_fills_after(monkeypatch, syncs=2)  # the two headers, then nothing
-    out = tmp_path / "r.csv"
+    folder = tmp_path / ("a-long-folder-name-" * 8)  # the message runs past 160 columns
+    folder.mkdir()
+    out = folder / "r.csv"
     result = CliRunner().invoke(app, ["train", str(write_suite(tmp_path)), "--executor", "inline",
                                       "--out", str(out)])
     assert result.exit_code == 1, result.output
-    assert "error: cannot write to" in result.output and "No space left on device" in result.output
-    assert "resume with: actbench train" in result.output and "Traceback" not in result.output
-    assert not list(tmp_path.glob("*.tmp"))
+    (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: cannot write to") and "No space left on device" in line
+    assert "resume with: actbench train" in line and str(out) in line  # one line, not wrapped
+    assert "Traceback" not in result.output
+    assert not list(folder.glob("*.tmp"))
 
 
 def test_a_full_disk_mid_micro_is_one_line(tmp_path, monkeypatch):
@@ -193,11 +197,14 @@ def test_a_disk_full_before_trains_first_row_says_no_run_finished_and_leaves_no_
     from tests.cli.test_train_cli import write_suite
 
     _disk_fills_after(monkeypatch, syncs=0)  # not even a header
-    out = tmp_path / "r.csv"
+    folder = tmp_path / ("a-long-folder-name-" * 8)
+    folder.mkdir()
+    out = folder / "r.csv"
     result = CliRunner().invoke(app, ["train", str(write_suite(tmp_path)), "--executor", "inline",
                                       "--out", str(out)])
     assert result.exit_code == 1, result.output
-    assert "No space left on device" in result.output and "no run finished" in result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert "No space left on device" in line and "no run finished" in line
     assert "finished runs are in" not in result.output and "Traceback" not in result.output
     assert not out.exists() and not out.with_suffix(".epochs.csv").exists()
 
