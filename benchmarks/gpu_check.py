@@ -94,6 +94,7 @@ class Profile:
     agreement_size: str
     agreement_time: float
     quick_args: tuple[str, ...]
+    train_args: tuple[str, ...]  # for both train steps
     resnet_train_size: int
     resnet_batch: int
     resnet_activations: str
@@ -108,7 +109,7 @@ FULL = Profile(
                 MicroRun("float16", "16777216", "native,memeff,fast", WITH_GATED),
                 MicroRun("bfloat16", "1048576", "all"), MicroRun("float16", "1048576", "all")),
     max_time=0.1, agreement_activations="relu,silu,mish", agreement_impls="native,fast",
-    agreement_size="16777216", agreement_time=0.5, quick_args=("--seeds", "0"),
+    agreement_size="16777216", agreement_time=0.5, quick_args=("--seeds", "0"), train_args=(),
     resnet_train_size=10_000, resnet_batch=128,
     resnet_activations="[relu, mish, {name: mish, impl: fast}]",
     model_batches="32,256", model_max_time=0.5)
@@ -119,6 +120,7 @@ SMOKE = Profile(  # no compiled implementations: their first compilation takes 2
     agreement_time=0.05,
     quick_args=("--seeds", "0", "--act", "relu", "--set", "train.epochs=1",
                 "--set", "data.num_samples=400"),
+    train_args=("--executor", "inline"),  # the runs in the command's process: no worker start-ups
     resnet_train_size=64, resnet_batch=32, resnet_activations="[relu, mish]",
     model_batches="4", model_max_time=0.02)
 
@@ -357,7 +359,8 @@ def step_train_quick(check: Check, timeout: float) -> None:
         return
     report = check.out / "train-quick.csv"
     result = check.actbench("train-quick", "train", "quick", "--device", check.device,
-                            *check.profile.quick_args, "--out", str(report), "-q",
+                            *check.profile.quick_args, *check.profile.train_args,
+                            "--out", str(report), "-q",
                             timeout=timeout)
     rows = read_rows(report)
     accuracy = {}
@@ -396,8 +399,8 @@ def step_train_resnet(check: Check, timeout: float) -> None:
                                          activations=profile.resnet_activations),
                      encoding="utf-8")
     report = check.out / "train-resnet20.csv"
-    result = check.actbench("train-resnet20", "train", str(suite), "--out", str(report), "-q",
-                            timeout=timeout)
+    result = check.actbench("train-resnet20", "train", str(suite), *profile.train_args,
+                            "--out", str(report), "-q", timeout=timeout)
     rows = read_rows(report)
     text = "; ".join(f"{r['activation']}/{r['impl']} {r['status']} amp={r['amp']} "
                      f"{number(r['samples_per_s']) or 0:.0f} samples/s, peak "

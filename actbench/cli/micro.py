@@ -130,14 +130,14 @@ def environment(
     """The machine and software as every report records them (versions, CPU, RAM, GPUs)."""
     import json
 
-    from rich.table import Table
-
     from .. import env
 
     captured = env.capture()
-    if json_output:
+    if json_output:  # no Rich: torch's import is this command's floor, the rest should add nothing
         typer.echo(json.dumps(captured, indent=2, default=str))
         return
+    from rich.table import Table
+
     table = Table(show_header=False, box=None)
     for key, value in env.flatten(captured):
         table.add_row(key, value)

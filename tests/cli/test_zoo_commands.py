@@ -224,6 +224,19 @@ def test_list_does_not_import_torch():
     assert not imported_torch and "| mish |" in output
 
 
+def test_env_imports_torch_and_nothing_heavier():
+    """`env` reports torch's own view (threads, devices), so torch's import is its floor; the
+    libraries the measuring commands need (pandas, matplotlib, scipy) would only add to it."""
+    code = ("import sys; from actbench.cli import main; sys.argv = ['actbench', 'env', '--json']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'pandas', 'matplotlib', "
+            "'scipy', 'rich'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "['torch']"
+    assert '"torch_threads"' in result.stdout
+
+
 def test_show_of_a_registered_name_or_alias_does_not_import_torch_and_reads_as_computed(run_cli):
     for name in ("mish", "Leaky-ReLU", "hardmish"):
         output, imported_torch = _command_in_a_fresh_process("show", name)
