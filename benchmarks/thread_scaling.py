@@ -5,7 +5,8 @@ implementation at each thread count (`--threads`, default 1,2,all), 2^20 and 2^2
 fwd and fwd + bwd, side by side in one report; then confirms the headline ratios (mish `fast`
 against F.silu and F.mish) with torch.utils.benchmark at the same thread counts, in this process.
 Prints Markdown: the mish targets (fast <= 1.35x F.silu, >= 5x faster than F.mish) per thread
-count, and each fast activation's ratio to SiLU against its own one-thread ratio.
+count, each fast activation's ratio to SiLU against its own one-thread ratio, and how relu, silu,
+gelu and mish (native, compiled, fast) scale.
 
     python benchmarks/thread_scaling.py --out reports/threads.csv [--threads 1,2,all] [--max-time 0.5]
 """
@@ -91,6 +92,23 @@ def scaling_table(rows: pd.DataFrame) -> list[str]:
     return out
 
 
+def reference_table(rows: pd.DataFrame) -> list[str]:
+    """relu, silu, gelu and mish as each implementation scales: time at each count, and speed-up."""
+    counts = sorted(rows["threads"].unique(), key=int)
+    out = ["| activation | impl | elements | pass | " + " | ".join(f"{c} thr µs" for c in counts)
+           + " | " + " | ".join(f"speed-up at {c}" for c in counts[1:]) + " |",
+           "|---|---|---:|---|" + "---:|" * (2 * len(counts) - 1)]
+    chosen = rows[rows["activation"].isin(REFERENCE) & rows["impl"].isin(["native", "compiled", "fast"])]
+    for (act, impl, numel, pass_), _ in chosen.sort_values(["activation", "impl", "numel", "pass"],
+                                                           key=_natural) \
+            .groupby(["activation", "impl", "numel", "pass"], sort=False):
+        times = [_median(rows, act, impl, c, numel, pass_) for c in counts]
+        out.append(f"| {act} | {impl} | {int(numel):,} | {pass_} | "
+                   + " | ".join(f"{t * 1e6:,.0f}" for t in times) + " | "
+                   + " | ".join(f"{times[0] / t:.2f}x" for t in times[1:]) + " |")
+    return out
+
+
 def _natural(column: pd.Series) -> pd.Series:
     """Sizes sort as numbers, everything else as text."""
     return column.astype(int) if column.name == "numel" else column
@@ -129,7 +147,8 @@ def main() -> None:
     print(f"# {environment['cpu']}, {available_cpus()} CPUs, torch {environment['torch']}, "
           f"Python {platform.python_version()}, load average before {os.getloadavg()[0]:.2f}")
     rows = measure(args.out, args.threads, args.max_time)
-    print("\n".join(["", "actbench micro:", *mish_table(rows), "", *scaling_table(rows)]))
+    print("\n".join(["", "actbench micro:", *mish_table(rows), "", *scaling_table(rows), "",
+                     *reference_table(rows)]))
     counts = sorted({int(t) for t in rows["threads"]})
     print("\n".join(["", "torch.utils.benchmark:", *confirm(counts)]))
     print(f"\nload average after {os.getloadavg()[0]:.2f}")
