@@ -40,7 +40,7 @@ from ..errors import ActbenchWarning
 from .functional import (ERF_SERIES, ERF_SERIES_BELOW, GELU_TANH_CLAMP, GELU_TANH_COEF, QUICK_GELU_BETA,
                          SQRT_2_OVER_PI, TANHEXP_CLAMP, TWO_OVER_SQRT_PI, _opmath, channel_view,
                          saving_only_input)
-from .inductor import compile_pointwise
+from .inductor import compile_pointwise, first_call
 
 Tensor = torch.Tensor
 
@@ -209,9 +209,9 @@ class PointwiseKernel:
         if self.fallback_reason is not None:
             return self.fn
         try:
-            compiled = compile_pointwise(self.fn, _examples(tensors))
-            compiled(*tensors)  # the first call loads the kernel: a failure there falls back too
-            return compiled
+            # the first call loads the kernel (a failure there falls back too) and checks the
+            # direct route against inductor's wrappers
+            return first_call(compile_pointwise(self.fn, _examples(tensors)), tensors)
         except Exception as error:  # any compiler failure: missing C compiler, unsupported platform...
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
             self.fallback_reason = f"{type(error).__name__}: {first_line}"

@@ -134,7 +134,7 @@ def test_killed_run_keeps_finished_rows_and_resumes(tmp_path):
     out = tmp_path / "r.csv"
     # groups (sizes) run one after another: the first group's rows land well before the end
     command = [sys.executable, "-m", "actbench", "micro", "--act", "relu,silu",
-               "--pass", "fwd,bwd", "--size", "512,1024,2048", "--min-time", "0.1", "--max-time", "0.1",
+               "--pass", "fwd,bwd", "--size", "512,1024,2048", "--min-time", "0.2", "--max-time", "0.2",
                "--device", "cpu", "--out", str(out), "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -230,7 +230,7 @@ def test_env_imports_torch_and_nothing_heavier():
     code = ("import sys; from actbench.cli import main; sys.argv = ['actbench', 'env', '--json']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'pandas', 'matplotlib', "
-            "'scipy', 'rich'}))")
+            "'scipy'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "['torch']"
