@@ -1,7 +1,6 @@
 """`actbench model gpt`: a byte-level decoder fed token ids, gated activations in its 2/3-width
 MLP, and gated activations refused up front for every model not built for them."""
 
-import csv
 import math
 
 import pytest
@@ -13,21 +12,9 @@ from actbench.model.source import model_source
 from actbench.model.step import StepSetup, prepare
 from actbench.train.gpt import mlp_hidden
 
-TINY = ["--device", "cpu", "--max-time", "0.05", "--threads", "1"]
+from .test_cli import TINY, one_error_line, read
+
 CONTEXT, WIDTH, DEPTH, RATIO, VOCAB = 32, 128, 2, 4.0, 256  # gpt's defaults, a short context
-
-
-def read(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    return lines[0]
 
 
 def mlp_params(hidden: int, gated: bool) -> int:

@@ -14,6 +14,8 @@ from actbench.errors import ActbenchError, UnknownNameError
 from actbench.train.gpt import Rotary
 from actbench.train.models import MODEL_OPTIONS, build_model, count_parameters
 
+from .test_models import Recorder  # an ungated fake activation recording channels and shapes
+
 RELU = lambda c: actbench.activation("relu")  # noqa: E731
 ACON_C = lambda c: actbench.activation("acon_c", channels=c)  # noqa: E731
 
@@ -38,20 +40,6 @@ class SiGLU(nn.Module):
         self.seen.append(tuple(x.shape))
         value, gate = x.chunk(2, dim=-1)
         return value * F.silu(gate)
-
-
-class Recorder(nn.Module):
-    """An ungated fake activation recording its channels and input shapes."""
-
-    def __init__(self, channels, log):
-        super().__init__()
-        self.channels = channels
-        self.seen = []
-        log.append(self)
-
-    def forward(self, x):
-        self.seen.append(tuple(x.shape))
-        return torch.relu(x)
 
 
 FACTORIES = {"relu": RELU, "acon_c": ACON_C, "gated": SiGLU}
