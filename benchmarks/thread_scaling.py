@@ -48,8 +48,7 @@ def measure(out: Path, threads: str, max_time: float) -> pd.DataFrame:
     rows = pd.DataFrame(read_rows(out))
     rows = rows[rows["status"].isin(["ok", "noisy"])].copy()
     rows["median_s"] = rows["median_s"].astype(float)
-    order = rows["threads"].astype(int) * 2**40 + rows["numel"].astype(int)
-    return rows.assign(_order=order).sort_values(["_order", "activation", "pass"]).drop(columns="_order")
+    return rows.sort_values(["threads", "numel", "activation", "pass"], key=_natural)
 
 
 def verdict(ratio: float, limit: float, at_most: bool) -> str:
@@ -110,8 +109,8 @@ def reference_table(rows: pd.DataFrame) -> list[str]:
 
 
 def _natural(column: pd.Series) -> pd.Series:
-    """Sizes sort as numbers, everything else as text."""
-    return column.astype(int) if column.name == "numel" else column
+    """Thread counts and sizes sort as numbers, everything else as text."""
+    return column.astype(int) if column.name in ("threads", "numel") else column
 
 
 def confirm(threads: list[int]) -> list[str]:
