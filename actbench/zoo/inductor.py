@@ -58,20 +58,20 @@ class DirectKernel:
     """
 
     def __init__(self, wrapped: Callable[..., object], graph: object, spec: object, leaf: bool):
+        from torch.utils import _pytree
+
         self.wrapped = wrapped
         self.graph = graph  # inductor's CompiledFxGraph; its current_callable realigns inputs
         self.spec = spec
         self.leaf = leaf
         self.source_code = getattr(graph, "source_code", None)
+        self._unflatten = _pytree.tree_unflatten  # bound once: __call__ is the hot path
 
     def __call__(self, *tensors: Tensor) -> object:
         if torch.compiler.is_compiling():
             return self.wrapped(*tensors)
         outputs = self.graph.current_callable(list(tensors))
-        if self.leaf:
-            return outputs[0]
-        from torch.utils import _pytree
-        return _pytree.tree_unflatten(list(outputs), self.spec)
+        return outputs[0] if self.leaf else self._unflatten(list(outputs), self.spec)
 
     def checked(self, tensors: tuple[Tensor, ...]) -> Callable[..., object]:
         """Itself where its first call gives what the wrapped callable gives (the same outputs,
